@@ -1,0 +1,1 @@
+"""Benchmarks, and the scripted upstream they share with the tests."""

@@ -1,0 +1,174 @@
+"""A scripted, deterministic Chat Completions server for tests and benchmarks.
+
+Queue `Reply`s with `script()`; each POST /v1/chat/completions takes the next one (or
+`default` when the queue is empty) and streams it as the OpenAI API would. Every request
+body is recorded in `requests`. Run alone with `python -m bench.fake_upstream --port N`.
+"""
+
+import argparse
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Call:
+    """A tool call the fake model makes."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
+
+
+@dataclass
+class Reply:
+    """One scripted answer."""
+
+    text: str = ""
+    tool_calls: list[Call] = field(default_factory=list)
+    refusal: str = ""
+    finish_reason: str | None = None
+    """Defaults to "tool_calls" when there are calls, else "stop"."""
+    chunk_size: int = 8
+    """Characters per streamed text or argument fragment."""
+    prompt_tokens: int | None = None
+    """Defaults to a deterministic count derived from the request's messages."""
+    cached_tokens: int = 0
+    usage: bool = True
+    status: int = 200
+    error: str = "scripted failure"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    """Seconds to wait before answering (for timeout tests)."""
+    stall_after_first: float = 0.0
+    """Seconds to stall after the first chunk (for mid-stream timeout tests)."""
+    raw_lines: list[str] | None = None
+    """Send these `data:` payloads instead of a well-formed answer (for garbage tests)."""
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    return len(orjson.dumps(body.get("messages", []))) // 4
+
+
+class FakeUpstream:
+    def __init__(self, models: tuple[str, ...] = ("fake-model",), default: Reply | None = None):
+        self.models = models
+        self.default = default or Reply(text="Hello from the fake upstream.")
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def reset(self) -> None:
+        self.replies.clear()
+        self.requests.clear()
+
+    async def _models(self, _request: Request) -> Response:
+        data = [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"}
+            for m in self.models
+        ]
+        return Response(
+            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
+        )
+
+    async def _chat(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        reply = self.replies.popleft() if self.replies else self.default
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status >= 400:
+            error = {"error": {"message": reply.error, "type": "fake", "code": None}}
+            return Response(
+                orjson.dumps(error), reply.status, reply.headers, media_type="application/json"
+            )
+        return StreamingResponse(self._frames(body, reply), media_type="text/event-stream")
+
+    async def _frames(self, body: dict[str, Any], reply: Reply):
+        if reply.raw_lines is not None:
+            for line in reply.raw_lines:
+                yield f"data: {line}\n\n".encode()
+            return
+        first = True
+        for chunk in _chunks(body, reply):
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            if first and reply.stall_after_first:
+                await asyncio.sleep(reply.stall_after_first)
+            first = False
+        yield b"data: [DONE]\n\n"
+
+
+def _split(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _chunks(body: dict[str, Any], reply: Reply):
+    base = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": body["model"],
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    yield chunk({"role": "assistant", "content": ""})
+    pieces = 0
+    for piece in _split(reply.text, reply.chunk_size):
+        pieces += 1
+        yield chunk({"content": piece})
+    for piece in _split(reply.refusal, reply.chunk_size):
+        pieces += 1
+        yield chunk({"refusal": piece})
+    for index, call in enumerate(reply.tool_calls):
+        start = {
+            "index": index,
+            "id": call.id or f"call_fake{index}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        yield chunk({"tool_calls": [start]})
+        for piece in _split(call.arguments, reply.chunk_size):
+            pieces += 1
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+    yield chunk({}, finish)
+    if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
+        prompt = reply.prompt_tokens if reply.prompt_tokens is not None else _prompt_tokens(body)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": pieces,
+            "total_tokens": prompt + pieces,
+            "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
+        }
+        yield {**base, "choices": [], "usage": usage}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    from bench.servers import run
+
+    run(FakeUpstream().app, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from responsd.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP edge: parse and validate, delegate to the engine, encode JSON or SSE."""

@@ -1,0 +1,53 @@
+"""`responsd serve`: run the server."""
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from responsd import __version__
+from responsd.app import create_app
+from responsd.config import Settings
+from responsd.request_ids import RequestIdFilter
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger("responsd")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="responsd", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the Responses API server")
+    serve.add_argument("--host", help="address to listen on (RESPONSD_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (RESPONSD_PORT, default 8080)")
+    serve.add_argument("--upstream-url", help="Chat Completions base URL (RESPONSD_UPSTREAM_URL)")
+    serve.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
+    args = parser.parse_args(argv)
+
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "upstream_url": args.upstream_url,
+        "data_dir": args.data_dir,
+    }
+    settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,  # RequestIdMiddleware logs each request with its id
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,46 @@
+"""The one place that reads configuration: environment (RESPONSD_*) and CLI flags.
+
+Precedence: a CLI flag beats an environment variable, which beats the default here.
+Lower layers never see `Settings`; `app.create_app` hands them plain values.
+"""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Server settings; every field can be set as RESPONSD_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="RESPONSD_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = 8080
+    """Port to listen on."""
+    data_dir: Path = Path(".responsd")
+    """Directory for the SQLite database and other local state."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default is SQLite in `data_dir`. `postgresql://…` works too."""
+    upstream_url: str | None = None
+    """Base URL of an OpenAI-compatible Chat Completions server, e.g. http://127.0.0.1:8000/v1."""
+    upstream_api_key: str | None = None
+    """Bearer key sent to the upstream."""
+    upstream_timeout: float = Field(default=300.0, gt=0)
+    """Seconds to wait for the upstream's next byte before the response fails."""
+    upstream_connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for a connection to the upstream."""
+    log_level: str = "info"
+    """Python logging level name."""
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the URLs people copy from psql docs and pick the async drivers for them.
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+            elif url.startswith("sqlite:///"):
+                url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'responsd.db').resolve()}"

@@ -1,0 +1,222 @@
+"""Turn a model turn's deltas into output-item events, with ids and indices.
+
+The builder keeps its own accumulators and hands every event a fresh item or part, so the
+reducer can own what it receives.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from responsd.ids import new_item_id
+from responsd.providers.base import ToolSpec
+from responsd.types.content import OutputText, Refusal
+from responsd.types.events import (
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCustomToolCallInputDeltaEvent,
+    ResponseCustomToolCallInputDoneEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputTextDeltaEvent,
+    ResponseOutputTextDoneEvent,
+    ResponseRefusalDeltaEvent,
+    ResponseRefusalDoneEvent,
+    ResponseStreamEvent,
+)
+from responsd.types.items import CustomToolCall, FunctionCall, Message
+
+Events = list[ResponseStreamEvent]
+
+
+@dataclass(slots=True)
+class _OpenMessage:
+    item_id: str
+    output_index: int
+    parts: list[OutputText | Refusal] = field(default_factory=list)
+    kind: Literal["text", "refusal"] | None = None
+    chunks: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _OpenCall:
+    item_id: str
+    output_index: int
+    call_id: str
+    spec: ToolSpec
+    chunks: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class OutputBuilder:
+    """Builds the output of one response; `max_calls` caps the tool calls it keeps."""
+
+    next_index: int = 0
+    max_calls: int | None = None
+    message: _OpenMessage | None = None
+    calls: dict[int, _OpenCall] = field(default_factory=dict)
+    dropped: set[int] = field(default_factory=set)
+    kept_calls: int = 0
+    texts: list[str] = field(default_factory=list)
+    """Every finished output_text, for structured-output checks."""
+
+    def text(self, delta: str) -> Events:
+        events = self._open_part("text")
+        m = self.message
+        m.chunks.append(delta)
+        events.append(
+            ResponseOutputTextDeltaEvent(
+                item_id=m.item_id,
+                output_index=m.output_index,
+                content_index=len(m.parts),
+                delta=delta,
+            )
+        )
+        return events
+
+    def refusal(self, delta: str) -> Events:
+        events = self._open_part("refusal")
+        m = self.message
+        m.chunks.append(delta)
+        events.append(
+            ResponseRefusalDeltaEvent(
+                item_id=m.item_id,
+                output_index=m.output_index,
+                content_index=len(m.parts),
+                delta=delta,
+            )
+        )
+        return events
+
+    def tool_call_start(self, index: int, call_id: str, spec: ToolSpec) -> Events:
+        if self.max_calls is not None and self.kept_calls >= self.max_calls:
+            self.dropped.add(index)  # over max_tool_calls (or parallel_tool_calls=false)
+            return []
+        events = self._close_message("completed")
+        kind = "custom_tool_call" if spec.kind == "custom" else "function_call"
+        call = _OpenCall(new_item_id(kind), self._take_index(), call_id, spec)
+        self.calls[index] = call
+        self.kept_calls += 1
+        events.append(
+            ResponseOutputItemAddedEvent(output_index=call.output_index, item=_call_item(call, ""))
+        )
+        return events
+
+    def tool_call_delta(self, index: int, delta: str) -> Events:
+        call = self.calls.get(index)
+        if call is None:
+            return []  # a dropped call, or fragments before any start: nothing to show
+        call.chunks.append(delta)
+        cls = (
+            ResponseCustomToolCallInputDeltaEvent
+            if call.spec.kind == "custom"
+            else ResponseFunctionCallArgumentsDeltaEvent
+        )
+        return [cls(item_id=call.item_id, output_index=call.output_index, delta=delta)]
+
+    def close(self, status: Literal["completed", "incomplete"]) -> Events:
+        events = self._close_message(status)
+        for call in sorted(self.calls.values(), key=lambda c: c.output_index):
+            text = "".join(call.chunks)
+            if call.spec.kind == "custom":
+                events.append(
+                    ResponseCustomToolCallInputDoneEvent(
+                        item_id=call.item_id, output_index=call.output_index, input=text
+                    )
+                )
+            else:
+                events.append(
+                    ResponseFunctionCallArgumentsDoneEvent(
+                        item_id=call.item_id,
+                        output_index=call.output_index,
+                        name=call.spec.name,
+                        arguments=text,
+                    )
+                )
+            item = _call_item(call, text, status)
+            events.append(ResponseOutputItemDoneEvent(output_index=call.output_index, item=item))
+        self.calls.clear()
+        return events
+
+    def _take_index(self) -> int:
+        self.next_index += 1
+        return self.next_index - 1
+
+    def _open_part(self, kind: Literal["text", "refusal"]) -> Events:
+        events: Events = []
+        if self.message is None:
+            self.message = _OpenMessage(new_item_id("message"), self._take_index())
+            item = Message(
+                id=self.message.item_id, role="assistant", content=[], status="in_progress"
+            )
+            events.append(
+                ResponseOutputItemAddedEvent(output_index=self.message.output_index, item=item)
+            )
+        m = self.message
+        if m.kind == kind:
+            return events
+        if m.kind is not None:
+            events.extend(self._close_part())
+        m.kind = kind
+        part = OutputText(text="") if kind == "text" else Refusal(refusal="")
+        events.append(
+            ResponseContentPartAddedEvent(
+                item_id=m.item_id,
+                output_index=m.output_index,
+                content_index=len(m.parts),
+                part=part,
+            )
+        )
+        return events
+
+    def _close_part(self) -> Events:
+        m = self.message
+        text = "".join(m.chunks)
+        m.chunks = []
+        index = len(m.parts)
+        ids = {"item_id": m.item_id, "output_index": m.output_index, "content_index": index}
+        if m.kind == "text":
+            part: OutputText | Refusal = OutputText(text=text)
+            self.texts.append(text)
+            done: ResponseStreamEvent = ResponseOutputTextDoneEvent(**ids, text=text)
+        else:
+            part = Refusal(refusal=text)
+            done = ResponseRefusalDoneEvent(**ids, refusal=text)
+        m.parts.append(part)
+        m.kind = None
+        return [done, ResponseContentPartDoneEvent(**ids, part=part.model_copy())]
+
+    def _close_message(self, status: Literal["completed", "incomplete"]) -> Events:
+        if self.message is None:
+            return []
+        events = self._close_part() if self.message.kind else []
+        m = self.message
+        item = Message(id=m.item_id, role="assistant", content=m.parts, status=status)
+        events.append(ResponseOutputItemDoneEvent(output_index=m.output_index, item=item))
+        self.message = None
+        return events
+
+
+def _call_item(
+    call: _OpenCall,
+    text: str,
+    status: Literal["in_progress", "completed", "incomplete"] = "in_progress",
+) -> FunctionCall | CustomToolCall:
+    spec = call.spec
+    if spec.kind == "custom":
+        return CustomToolCall(
+            id=call.item_id,
+            call_id=call.call_id,
+            name=spec.name,
+            input=text,
+            namespace=spec.namespace,
+        )
+    return FunctionCall(
+        id=call.item_id,
+        call_id=call.call_id,
+        name=spec.name,
+        arguments=text,
+        namespace=spec.namespace,
+        status=status,
+    )

@@ -1,0 +1,74 @@
+"""The reducer: fold one streaming event into the Response snapshot.
+
+`apply` is the only code that changes a snapshot. It updates the snapshot in place
+(copying a growing response for each text delta would be quadratic) and returns it;
+lifecycle events carry a whole response, which simply becomes the snapshot.
+"""
+
+from responsd.types.events import (
+    ErrorEvent,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseCustomToolCallInputDeltaEvent,
+    ResponseCustomToolCallInputDoneEvent,
+    ResponseFailedEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseIncompleteEvent,
+    ResponseInProgressEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputTextDeltaEvent,
+    ResponseOutputTextDoneEvent,
+    ResponseRefusalDeltaEvent,
+    ResponseRefusalDoneEvent,
+    ResponseStreamEvent,
+)
+from responsd.types.response import Response
+
+
+def apply(snapshot: Response | None, event: ResponseStreamEvent) -> Response:
+    match event:
+        case (
+            ResponseCreatedEvent()
+            | ResponseInProgressEvent()
+            | ResponseCompletedEvent()
+            | ResponseIncompleteEvent()
+            | ResponseFailedEvent()
+        ):
+            return event.response
+    if snapshot is None:
+        raise ValueError(f"'{event.type}' arrived before 'response.created'")
+    output = snapshot.output
+    match event:
+        case ResponseOutputItemAddedEvent():
+            if event.output_index != len(output):
+                raise ValueError(f"output_index {event.output_index} is not the next index")
+            output.append(event.item)
+        case ResponseOutputItemDoneEvent():
+            output[event.output_index] = event.item
+        case ResponseContentPartAddedEvent():
+            output[event.output_index].content.append(event.part)
+        case ResponseContentPartDoneEvent():
+            output[event.output_index].content[event.content_index] = event.part
+        case ResponseOutputTextDeltaEvent():
+            output[event.output_index].content[event.content_index].text += event.delta
+        case ResponseOutputTextDoneEvent():
+            output[event.output_index].content[event.content_index].text = event.text
+        case ResponseRefusalDeltaEvent():
+            output[event.output_index].content[event.content_index].refusal += event.delta
+        case ResponseRefusalDoneEvent():
+            output[event.output_index].content[event.content_index].refusal = event.refusal
+        case ResponseFunctionCallArgumentsDeltaEvent():
+            output[event.output_index].arguments += event.delta
+        case ResponseFunctionCallArgumentsDoneEvent():
+            output[event.output_index].arguments = event.arguments
+        case ResponseCustomToolCallInputDeltaEvent():
+            output[event.output_index].input += event.delta
+        case ResponseCustomToolCallInputDoneEvent():
+            output[event.output_index].input = event.input
+        case ErrorEvent():
+            pass  # the response.failed that follows carries the error
+    return snapshot

@@ -1,0 +1,190 @@
+"""Request semantics decided before anything runs: what is supported, which tools the model sees.
+
+Everything here raises before a stream starts, so clients get a plain JSON 400.
+"""
+
+from dataclasses import dataclass, field
+
+import jsonschema
+
+from responsd.errors import InvalidRequestError, UnsupportedParameterError
+from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
+from responsd.types.content import InputFile, InputImage, InputText, OutputText
+from responsd.types.items import CustomToolCallOutput, FunctionCallOutput, Message
+from responsd.types.requests import ResponseCreateRequest, _ContextFields
+from responsd.types.text import FormatJSONSchema
+from responsd.types.tools import (
+    CustomTool,
+    FunctionTool,
+    HostedTool,
+    NamespaceTool,
+    ToolChoiceAllowed,
+    ToolChoiceCustom,
+    ToolChoiceFunction,
+)
+
+# `include` values we honour. Those naming hosted tools are trivially honoured while the
+# tools are withheld (no such items exist); reasoning.encrypted_content likewise until
+# reasoning items exist (issue: reasoning).
+SUPPORTED_INCLUDES = frozenset(
+    {
+        "reasoning.encrypted_content",
+        "file_search_call.results",
+        "web_search_call.results",
+        "web_search_call.action.sources",
+        "code_interpreter_call.outputs",
+        "computer_call_output.output.image_url",
+        "message.input_image.image_url",
+    }
+)
+_NOT_YET = {
+    "background": "Background responses are not supported yet; omit `background`.",
+    "conversation": "Conversations are not supported yet; use `previous_response_id` or send "
+    "the whole history in `input`.",
+    "prompt": "Stored prompt templates are not supported; send `instructions` and `input`.",
+    "context_management": "Server-side context management is not supported yet.",
+    "moderation": "Moderation is not supported by this server.",
+    "background_options": "Background responses are not supported yet.",
+    "prompt_cache_options": "Prompt cache options are not supported by this server.",
+    "access_programs": "Access programs are not supported by this server.",
+    "image": "Image options are not supported by this server.",
+}
+
+
+@dataclass(slots=True)
+class ToolPlan:
+    """The tools the model may call, how it must choose, and the hosted ones withheld."""
+
+    specs: list[ToolSpec] = field(default_factory=list)
+    mode: ToolMode = "auto"
+    skipped: list[str] = field(default_factory=list)
+
+
+def check_create_request(request: ResponseCreateRequest) -> None:
+    for name, message in _NOT_YET.items():
+        value = getattr(request, name)
+        if value not in (None, False):
+            raise UnsupportedParameterError(message, param=name)
+    if request.truncation == "auto":
+        raise UnsupportedParameterError(
+            "truncation 'auto' is not supported yet; use 'disabled' (the default).",
+            param="truncation",
+        )
+    if request.top_logprobs:
+        raise UnsupportedParameterError(
+            "Log probabilities are not supported yet; omit top_logprobs or set it to 0.",
+            param="top_logprobs",
+        )
+    if request.stream_options and request.stream_options.include_obfuscation:
+        raise UnsupportedParameterError(
+            "Stream obfuscation is not supported; set include_obfuscation to false.",
+            param="stream_options.include_obfuscation",
+        )
+    for i, value in enumerate(request.include):
+        if value not in SUPPORTED_INCLUDES:
+            known = value == "message.output_text.logprobs"
+            raise (UnsupportedParameterError if known else InvalidRequestError)(
+                f"include value '{value}' is not supported. Supported values: "
+                + ", ".join(sorted(SUPPORTED_INCLUDES)),
+                param=f"include[{i}]",
+            )
+    check_context_fields(request)
+
+
+def check_context_fields(request: _ContextFields) -> None:
+    if request.conversation is not None and request.previous_response_id is not None:
+        raise InvalidRequestError(
+            "Use either `conversation` or `previous_response_id`, not both.", param="conversation"
+        )
+    fmt = request.text.format
+    if isinstance(fmt, FormatJSONSchema):
+        try:
+            jsonschema.Draft202012Validator.check_schema(fmt.schema_)
+        except jsonschema.SchemaError as exc:
+            raise InvalidRequestError(
+                f"text.format.schema is not a valid JSON Schema: {exc.message}",
+                param="text.format.schema",
+            ) from exc
+    if isinstance(request.input, list):
+        for i, item in enumerate(request.input):
+            _check_item_parts(item, f"input[{i}]")
+
+
+def _check_item_parts(item: object, where: str) -> None:
+    if isinstance(item, Message) and isinstance(item.content, list):
+        for j, part in enumerate(item.content):
+            if isinstance(part, (InputImage, InputFile)) and (
+                part.file_id or getattr(part, "file_url", None)
+            ):
+                raise UnsupportedParameterError(
+                    "Files by id or URL are not supported yet; send images as an http(s) or "
+                    "data URL in image_url, and files inline as file_data + filename.",
+                    param=f"{where}.content[{j}]",
+                )
+    if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)) and isinstance(
+        item.output, list
+    ):
+        for j, part in enumerate(item.output):
+            if not isinstance(part, (InputText, OutputText)):
+                raise UnsupportedParameterError(
+                    "Tool outputs may only hold text parts for now.",
+                    param=f"{where}.output[{j}]",
+                )
+
+
+def plan_tools(request: _ContextFields) -> ToolPlan:
+    plan = ToolPlan()
+    for tool in request.tools:
+        if isinstance(tool, FunctionTool | CustomTool):
+            plan.specs.append(_spec(tool, None))
+        elif isinstance(tool, NamespaceTool):
+            plan.specs.extend(_spec(inner, tool.name) for inner in tool.tools)
+        elif isinstance(tool, HostedTool):
+            plan.skipped.append(tool.type)
+    choice = request.tool_choice
+    if isinstance(choice, str):
+        plan.mode = choice
+    elif isinstance(choice, ToolChoiceFunction | ToolChoiceCustom):
+        spec = _find(plan.specs, choice.type, choice.name)
+        plan.mode = ForcedTool(spec.name, spec.namespace)
+    elif isinstance(choice, ToolChoiceAllowed):
+        allowed = [
+            _find(plan.specs, t.get("type"), t.get("name"))
+            for t in choice.tools
+            if t.get("type") in ("function", "custom")
+        ]
+        plan.specs = allowed
+        plan.mode = choice.mode
+    else:
+        raise UnsupportedParameterError(
+            f"tool_choice forces the hosted tool '{choice.type}', which this server cannot run "
+            "yet.",
+            param="tool_choice",
+        )
+    if plan.mode == "required" and not plan.specs:
+        raise InvalidRequestError(
+            "tool_choice requires a tool call, but no tool the model can call was given.",
+            param="tool_choice",
+        )
+    return plan
+
+
+def _spec(tool: FunctionTool | CustomTool, namespace: str | None) -> ToolSpec:
+    if isinstance(tool, CustomTool):
+        return ToolSpec(
+            tool.name, "custom", tool.description, namespace=namespace, format=tool.format
+        )
+    return ToolSpec(
+        tool.name, "function", tool.description, tool.parameters, tool.strict, namespace
+    )
+
+
+def _find(specs: list[ToolSpec], kind: str | None, name: str | None) -> ToolSpec:
+    for spec in specs:
+        qualified = f"{spec.namespace}.{spec.name}" if spec.namespace else spec.name
+        if spec.kind == kind and name in (spec.name, qualified):
+            return spec
+    raise InvalidRequestError(
+        f"tool_choice names the {kind} tool '{name}', which is not in `tools`.",
+        param="tool_choice",
+    )

@@ -1,0 +1,105 @@
+"""Every error responsd raises on purpose, each carrying its wire envelope.
+
+ResponsdError                      500 server_error
+├── InvalidRequestError            400 invalid_request_error (param names the field)
+│   ├── UnsupportedParameterError  400 a known parameter this server cannot honour yet
+│   └── PreviousResponseNotFound   400 previous_response_not_found
+├── NotFoundError                  404 invalid_request_error
+├── ProviderError                  502 the model backend failed
+│   ├── ProviderRequestError       400 the backend rejected the request as invalid
+│   ├── ProviderRateLimitError     429 the backend is rate limiting (Retry-After kept)
+│   ├── ProviderTimeoutError       504 the backend did not answer in time
+│   └── ProviderUnavailableError   502 the backend could not be reached
+├── ModelOutputError               502 the model's output broke the requested format
+└── StoreError                     500 the database failed; nothing was applied
+
+`api/errors.py` maps them to HTTP in one place; `api/sse.py` turns the same objects into
+an `error` event once a stream has started.
+"""
+
+
+class ResponsdError(Exception):
+    status_code = 500
+    type = "server_error"
+    code: str | None = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+
+    def envelope(self) -> dict:
+        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+
+
+class InvalidRequestError(ResponsdError):
+    status_code = 400
+    type = "invalid_request_error"
+    code = None
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    code = "unsupported_parameter"
+
+
+class PreviousResponseNotFound(InvalidRequestError):
+    code = "previous_response_not_found"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' not found.",
+            param="previous_response_id",
+        )
+
+
+class NotFoundError(ResponsdError):
+    status_code = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ProviderError(ResponsdError):
+    status_code = 502
+    type = "server_error"
+    code = "upstream_error"
+
+
+class ProviderRequestError(ProviderError):
+    status_code = 400
+    type = "invalid_request_error"
+    code = "upstream_rejected_request"
+
+
+class ProviderRateLimitError(ProviderError):
+    status_code = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class ProviderTimeoutError(ProviderError):
+    status_code = 504
+    code = "upstream_timeout"
+
+
+class ProviderUnavailableError(ProviderError):
+    code = "upstream_unavailable"
+
+
+class ModelOutputError(ResponsdError):
+    status_code = 502
+    type = "server_error"
+    code = "invalid_model_output"
+
+
+class StoreError(ResponsdError):
+    code = "storage_error"

@@ -1,0 +1,26 @@
+"""Object ids with the hosted API's prefixes, e.g. `resp_…`, `msg_…`, `fc_…`."""
+
+import secrets
+
+# Prefixes for the items this server mints; ids the client made up are kept as they are.
+ITEM_PREFIXES = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "custom_tool_call": "ctc",
+    "custom_tool_call_output": "ctco",
+    "reasoning": "rs",
+}
+
+
+def new_id(prefix: str) -> str:
+    # 24 random bytes, hex: unguessable and the same length as the hosted API's ids.
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+def new_item_id(item_type: str) -> str:
+    return new_id(ITEM_PREFIXES.get(item_type, "item"))
+
+
+def new_call_id() -> str:
+    return new_id("call")

@@ -1,0 +1,127 @@
+"""The provider seam: a `ModelRequest` in, a stream of small `ModelDelta`s out.
+
+Providers know nothing of events, ids, HTTP routes or storage; they translate foreign
+errors into `responsd.errors.ProviderError` subclasses where they enter.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+from responsd.types.items import Item
+from responsd.types.text import TextFormat
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A client tool as the model sees it: a function, or a custom tool taking text."""
+
+    name: str
+    kind: Literal["function", "custom"]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+    namespace: str | None = None
+    format: dict[str, Any] | None = None
+    """Custom tools: the grammar their input should follow."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedTool:
+    """`tool_choice` naming one tool that must be called."""
+
+    name: str
+    namespace: str | None = None
+
+
+ToolMode: TypeAlias = Literal["none", "auto", "required"] | ForcedTool
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    """Everything one model turn needs, already resolved and validated."""
+
+    model: str
+    items: list[Item]
+    instructions: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: ToolMode = "auto"
+    parallel_tool_calls: bool = True
+    output_format: TextFormat | None = None
+    # Sampling settings are None when the client left them to the backend's defaults.
+    temperature: float | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    max_output_tokens: int | None = None
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    user: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    """A new tool call; `index` identifies it in the following argument deltas."""
+
+    index: int
+    call_id: str
+    tool: ToolSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """More arguments (functions: JSON text) or input (custom tools: raw text)."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDelta:
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+ModelDelta: TypeAlias = (
+    TextDelta | RefusalDelta | ToolCallStart | ToolCallDelta | UsageDelta | Finish
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    created: int = 0
+    owned_by: str = "responsd"
+
+
+class Provider(Protocol):
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
+        """Run one model turn, yielding deltas as they come."""
+        ...
+
+    async def count_input_tokens(self, request: ModelRequest) -> int:
+        """Exact number of input tokens the model would see for `request`."""
+        ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def close(self) -> None: ...

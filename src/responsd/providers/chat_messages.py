@@ -1,0 +1,139 @@
+"""Responses items and tools → Chat Completions `messages` and `tools`.
+
+What the chat wire cannot carry, decided here once:
+- `developer` messages become `system` messages (most chat templates know no developer role);
+- a function inside a `namespace` tool is shown as `<namespace>__<name>`;
+- a `custom` tool is shown as a function with one string parameter, `input`, and its
+  grammar (if any) quoted in the description: chat upstreams cannot enforce grammars;
+- reasoning items and items of tools this server does not run are left out.
+"""
+
+from typing import Any
+
+import orjson
+
+from responsd.errors import InvalidRequestError
+from responsd.providers.base import ForcedTool, ModelRequest, ToolSpec
+from responsd.types.content import InputFile, InputImage, InputText, OutputText, Refusal
+from responsd.types.items import (
+    CustomToolCall,
+    CustomToolCallOutput,
+    FunctionCall,
+    FunctionCallOutput,
+    Message,
+)
+
+NAMESPACE_SEPARATOR = "__"
+_EMPTY_OBJECT_SCHEMA = {"type": "object", "properties": {}}
+
+
+def wire_name(name: str, namespace: str | None) -> str:
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
+
+
+def tool_table(tools: list[ToolSpec]) -> dict[str, ToolSpec]:
+    """Map each chat-visible function name to its tool; two tools may not share one."""
+    table: dict[str, ToolSpec] = {}
+    for spec in tools:
+        key = wire_name(spec.name, spec.namespace)
+        if key in table:
+            raise InvalidRequestError(
+                f"Two tools are both shown to the model as '{key}'; rename one of them.",
+                param="tools",
+            )
+        table[key] = spec
+    return table
+
+
+def chat_tool(key: str, spec: ToolSpec) -> dict[str, Any]:
+    if spec.kind == "custom":
+        description = spec.description or ""
+        if spec.format and spec.format.get("type") == "grammar":
+            description += (
+                f"\nThe input must follow this {spec.format.get('syntax')} grammar:\n"
+                f"{spec.format.get('definition')}"
+            )
+        function: dict[str, Any] = {
+            "name": key,
+            "description": description.strip(),
+            "parameters": {
+                "type": "object",
+                "properties": {"input": {"type": "string"}},
+                "required": ["input"],
+                "additionalProperties": False,
+            },
+        }
+    else:
+        function = {"name": key, "parameters": spec.parameters or _EMPTY_OBJECT_SCHEMA}
+        if spec.description is not None:
+            function["description"] = spec.description
+        if spec.strict is not None:
+            function["strict"] = spec.strict
+    return {"type": "function", "function": function}
+
+
+def chat_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, ForcedTool):
+        return {"type": "function", "function": {"name": wire_name(choice.name, choice.namespace)}}
+    return choice
+
+
+def _text_of(parts: str | list[Any]) -> str:
+    if isinstance(parts, str):
+        return parts
+    texts = []
+    for part in parts:
+        if isinstance(part, (InputText, OutputText)):
+            texts.append(part.text)
+        elif isinstance(part, Refusal):
+            texts.append(part.refusal)
+    return "\n".join(texts)
+
+
+def _chat_content(parts: str | list[Any]) -> str | list[dict[str, Any]]:
+    if isinstance(parts, str):
+        return parts
+    if all(isinstance(p, (InputText, OutputText, Refusal)) for p in parts):
+        return _text_of(parts)  # a plain string is what every chat server understands
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, InputImage):
+            content.append(
+                {"type": "image_url", "image_url": {"url": part.image_url, "detail": part.detail}}
+            )
+        elif isinstance(part, InputFile):
+            file = {"filename": part.filename, "file_data": part.file_data}
+            content.append({"type": "file", "file": file})
+        else:
+            content.append({"type": "text", "text": _text_of([part])})
+    return content
+
+
+def _tool_call(call_id: str, key: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": key, "arguments": arguments}}
+
+
+def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.instructions:
+        messages.append({"role": "system", "content": request.instructions})
+    for item in request.items:
+        call = None
+        if isinstance(item, Message):
+            role = "system" if item.role == "developer" else item.role
+            messages.append({"role": role, "content": _chat_content(item.content)})
+        elif isinstance(item, FunctionCall):
+            call = _tool_call(item.call_id, wire_name(item.name, item.namespace), item.arguments)
+        elif isinstance(item, CustomToolCall):
+            arguments = orjson.dumps({"input": item.input}).decode()
+            call = _tool_call(item.call_id, wire_name(item.name, item.namespace), arguments)
+        elif isinstance(item, (FunctionCallOutput, CustomToolCallOutput)):
+            content = _text_of(item.output)
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": content})
+        # Reasoning and hosted-tool items are kept in history but not shown (see module doc).
+        if call is not None:
+            # Consecutive calls (and the text just before them) form one assistant turn.
+            if not messages or messages[-1]["role"] != "assistant":
+                messages.append({"role": "assistant", "content": None})
+            messages[-1].setdefault("tool_calls", []).append(call)
+    return messages

@@ -1,0 +1,286 @@
+"""Any OpenAI-compatible Chat Completions server (vLLM, SGLang, Ollama, llama.cpp, OpenAI).
+
+The upstream is always streamed; tool-call fragments are assembled by index, usage
+(with cached tokens) is read from the final chunk.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from responsd.errors import (
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderRequestError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
+from responsd.ids import new_call_id
+from responsd.providers.base import (
+    Finish,
+    ModelDelta,
+    ModelInfo,
+    ModelRequest,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    ToolSpec,
+    UsageDelta,
+)
+from responsd.providers.chat_messages import chat_messages, chat_tool, chat_tool_choice, tool_table
+from responsd.types.text import FormatJSONObject, FormatJSONSchema
+
+_FINISH_REASONS = {
+    "stop": "stop",
+    "eos": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    base_url: str
+    api_key: str | None = None
+    read_timeout: float = 300.0
+    connect_timeout: float = 10.0
+
+
+@dataclass(slots=True)
+class _StreamState:
+    tools: dict[str, ToolSpec]
+    calls: dict[int, ToolSpec] = field(default_factory=dict)
+    custom_inputs: dict[int, list[str]] = field(default_factory=dict)
+    finish: str | None = None
+    usage: UsageDelta | None = None
+
+
+class OpenAIChatModel:
+    """Provider for an OpenAI-compatible Chat Completions upstream."""
+
+    def __init__(self, config: UpstreamConfig, transport: httpx.AsyncBaseTransport | None = None):
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def list_models(self) -> list[ModelInfo]:
+        try:
+            reply = await self._client.get("/models")
+        except httpx.HTTPError as exc:
+            raise _map_transport_error(exc) from exc
+        if reply.status_code >= 400:
+            raise _map_status(reply.status_code, reply.content, reply.headers)
+        try:
+            data = orjson.loads(reply.content)["data"]
+            return [
+                ModelInfo(m["id"], int(m.get("created") or 0), m.get("owned_by") or "upstream")
+                for m in data
+            ]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ProviderError("The upstream's /models answer is not a model list.") from exc
+
+    async def count_input_tokens(self, request: ModelRequest) -> int:
+        # Chat Completions has no tokenizer endpoint; a one-token generation reports the
+        # exact prompt size the upstream computed, chat template and tools included.
+        body = self._body(request, tool_table(request.tools))
+        body["max_tokens"] = 1
+        usage = None
+        async for delta in self._deltas(body, tool_table(request.tools)):
+            if isinstance(delta, UsageDelta):
+                usage = delta
+        if usage is None:
+            raise ProviderError("The upstream does not report usage, so tokens cannot be counted.")
+        return usage.input_tokens
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
+        tools = tool_table(request.tools)
+        async for delta in self._deltas(self._body(request, tools), tools):
+            yield delta
+
+    def _body(self, request: ModelRequest, tools: dict[str, ToolSpec]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": chat_messages(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            body["tools"] = [chat_tool(key, spec) for key, spec in tools.items()]
+            body["tool_choice"] = chat_tool_choice(request.tool_choice)
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+        fmt = request.output_format
+        if isinstance(fmt, FormatJSONSchema):
+            schema = {"name": fmt.name, "schema": fmt.schema_, "strict": bool(fmt.strict)}
+            if fmt.description:
+                schema["description"] = fmt.description
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif isinstance(fmt, FormatJSONObject):
+            body["response_format"] = {"type": "json_object"}
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
+            "max_tokens": request.max_output_tokens,
+            "reasoning_effort": request.reasoning_effort,
+            "verbosity": request.verbosity,
+            "user": request.user,
+            "safety_identifier": request.safety_identifier,
+            "prompt_cache_key": request.prompt_cache_key,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
+    async def _deltas(
+        self, body: dict[str, Any], tools: dict[str, ToolSpec]
+    ) -> AsyncIterator[ModelDelta]:
+        state = _StreamState(tools)
+        done = False
+        try:
+            async with self._client.stream(
+                "POST",
+                "/chat/completions",
+                content=orjson.dumps(body),
+                headers={"Content-Type": "application/json"},
+            ) as reply:
+                if reply.status_code >= 400:
+                    raise _map_status(reply.status_code, await reply.aread(), reply.headers)
+                async for line in reply.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    for delta in _chunk_deltas(_parse_chunk(data), state):
+                        yield delta
+        except httpx.HTTPError as exc:
+            raise _map_transport_error(exc) from exc
+        if not done and state.finish is None:
+            raise ProviderError("The upstream closed the stream before finishing its answer.")
+        for index, parts in state.custom_inputs.items():
+            yield ToolCallDelta(index, _unwrap_custom_input("".join(parts)))
+        if state.usage is not None:
+            yield state.usage
+        yield Finish(_FINISH_REASONS.get(state.finish or "stop", "stop"))  # type: ignore[arg-type]
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProviderError(
+            f"The upstream sent a stream chunk that is not JSON: {data[:200]!r}"
+        ) from exc
+    if not isinstance(chunk, dict):
+        raise ProviderError(
+            f"The upstream sent a stream chunk that is not an object: {data[:200]!r}"
+        )
+    if "error" in chunk:
+        raise ProviderError(f"The upstream failed mid-stream: {_error_message(chunk)}")
+    return chunk
+
+
+def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta]:
+    deltas: list[ModelDelta] = []
+    usage = chunk.get("usage")
+    if usage:
+        state.usage = UsageDelta(
+            input_tokens=usage.get("prompt_tokens") or 0,
+            output_tokens=usage.get("completion_tokens") or 0,
+            cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
+            reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+            or 0,
+        )
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            deltas.append(TextDelta(delta["content"]))
+        if delta.get("refusal"):
+            deltas.append(RefusalDelta(delta["refusal"]))
+        for call in delta.get("tool_calls") or ():
+            deltas.extend(_tool_call_deltas(call, state))
+        if choice.get("finish_reason"):
+            state.finish = choice["finish_reason"]
+    return deltas
+
+
+def _tool_call_deltas(call: dict[str, Any], state: _StreamState) -> list[ModelDelta]:
+    index = call.get("index", 0)
+    function = call.get("function") or {}
+    deltas: list[ModelDelta] = []
+    if index not in state.calls:
+        name = function.get("name") or ""
+        # A name the request did not declare is still the model's call; pass it on as is.
+        spec = state.tools.get(name) or ToolSpec(name=name, kind="function")
+        state.calls[index] = spec
+        if spec.kind == "custom":
+            state.custom_inputs[index] = []
+        deltas.append(ToolCallStart(index, call.get("id") or new_call_id(), spec))
+    arguments = function.get("arguments")
+    if arguments:
+        if index in state.custom_inputs:
+            state.custom_inputs[index].append(arguments)
+        else:
+            deltas.append(ToolCallDelta(index, arguments))
+    return deltas
+
+
+def _unwrap_custom_input(arguments: str) -> str:
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        return value["input"]
+    return arguments
+
+
+def _error_message(payload: Any) -> str:
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("detail") or error)
+        return str(error)
+    return str(payload)
+
+
+def _map_status(status: int, content: bytes, headers: httpx.Headers) -> ProviderError:
+    try:
+        message = _error_message(orjson.loads(content))
+    except orjson.JSONDecodeError:
+        message = content.decode(errors="replace")[:500] or f"HTTP {status}"
+    if status == 429:
+        retry = {"Retry-After": headers["retry-after"]} if "retry-after" in headers else {}
+        return ProviderRateLimitError(f"The upstream is rate limiting: {message}", headers=retry)
+    if status in (401, 403):
+        return ProviderError(
+            f"The upstream refused our credentials (HTTP {status}): {message}. "
+            "Check RESPONSD_UPSTREAM_API_KEY."
+        )
+    if 400 <= status < 500:
+        return ProviderRequestError(f"The upstream rejected the request (HTTP {status}): {message}")
+    return ProviderError(f"The upstream failed (HTTP {status}): {message}")
+
+
+def _map_transport_error(exc: httpx.HTTPError) -> ProviderError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeoutError(f"The upstream did not answer in time ({type(exc).__name__}).")
+    if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)):
+        return ProviderUnavailableError(f"The upstream could not be reached: {exc}")
+    return ProviderError(f"The upstream connection failed: {exc}")

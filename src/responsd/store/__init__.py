@@ -1,0 +1,1 @@
+"""Persistence: every SQL statement lives in this package (SQLite and PostgreSQL)."""

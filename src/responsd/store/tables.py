@@ -1,0 +1,40 @@
+"""The schema, as SQLAlchemy Core tables; migrations/ creates and evolves it."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("previous_response_id", String(80), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    # The Response object as JSON, exactly as returned to clients.
+    Column("body", Text, nullable=False),
+)
+
+INPUT, OUTPUT = 0, 1
+"""`response_items.kind`: an item of the request's input, or of the response's output."""
+
+response_items = Table(
+    "response_items",
+    metadata,
+    Column("response_id", String(80), primary_key=True),
+    Column("kind", SmallInteger, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    # Not unique: clients resend the same items (with their ids) on every turn.
+    Column("item_id", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_response_items_item_id", "item_id"),
+)

@@ -1,0 +1,202 @@
+"""Streaming events, one class per wire `type`; `ResponseStreamEvent` is their union.
+
+`sequence_number` is assigned by the engine when the event is emitted.
+"""
+
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import BaseModel, Field
+
+from responsd.types.content import OutputContentPart
+from responsd.types.items import OutputItem
+from responsd.types.response import Response
+
+
+class _Event(BaseModel):
+    sequence_number: int = 0
+
+
+class ResponseCreatedEvent(_Event):
+    """The response exists; always the first event."""
+
+    type: Literal["response.created"] = "response.created"
+    response: Response
+
+
+class ResponseInProgressEvent(_Event):
+    """The model started working."""
+
+    type: Literal["response.in_progress"] = "response.in_progress"
+    response: Response
+
+
+class ResponseCompletedEvent(_Event):
+    """Terminal: the response finished; carries the final snapshot."""
+
+    type: Literal["response.completed"] = "response.completed"
+    response: Response
+
+
+class ResponseIncompleteEvent(_Event):
+    """Terminal: the response stopped early (see `incomplete_details`)."""
+
+    type: Literal["response.incomplete"] = "response.incomplete"
+    response: Response
+
+
+class ResponseFailedEvent(_Event):
+    """Terminal: the response failed (see `error`)."""
+
+    type: Literal["response.failed"] = "response.failed"
+    response: Response
+
+
+class ResponseOutputItemAddedEvent(_Event):
+    """A new output item was opened at `output_index`."""
+
+    type: Literal["response.output_item.added"] = "response.output_item.added"
+    output_index: int
+    item: OutputItem
+
+
+class ResponseOutputItemDoneEvent(_Event):
+    """The output item at `output_index` is final."""
+
+    type: Literal["response.output_item.done"] = "response.output_item.done"
+    output_index: int
+    item: OutputItem
+
+
+class ResponseContentPartAddedEvent(_Event):
+    """A content part was opened inside a message."""
+
+    type: Literal["response.content_part.added"] = "response.content_part.added"
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputContentPart
+
+
+class ResponseContentPartDoneEvent(_Event):
+    """A content part is final."""
+
+    type: Literal["response.content_part.done"] = "response.content_part.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputContentPart
+
+
+class ResponseOutputTextDeltaEvent(_Event):
+    """More text for an `output_text` part."""
+
+    type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list = Field(default_factory=list)
+
+
+class ResponseOutputTextDoneEvent(_Event):
+    """The full text of an `output_text` part."""
+
+    type: Literal["response.output_text.done"] = "response.output_text.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list = Field(default_factory=list)
+
+
+class ResponseRefusalDeltaEvent(_Event):
+    """More text for a `refusal` part."""
+
+    type: Literal["response.refusal.delta"] = "response.refusal.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class ResponseRefusalDoneEvent(_Event):
+    """The full text of a `refusal` part."""
+
+    type: Literal["response.refusal.done"] = "response.refusal.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    refusal: str
+
+
+class ResponseFunctionCallArgumentsDeltaEvent(_Event):
+    """More of a function call's JSON arguments."""
+
+    type: Literal["response.function_call_arguments.delta"] = (
+        "response.function_call_arguments.delta"
+    )
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class ResponseFunctionCallArgumentsDoneEvent(_Event):
+    """A function call's complete arguments."""
+
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    item_id: str
+    output_index: int
+    name: str
+    arguments: str
+
+
+class ResponseCustomToolCallInputDeltaEvent(_Event):
+    """More of a custom tool call's input."""
+
+    type: Literal["response.custom_tool_call_input.delta"] = "response.custom_tool_call_input.delta"
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class ResponseCustomToolCallInputDoneEvent(_Event):
+    """A custom tool call's complete input."""
+
+    type: Literal["response.custom_tool_call_input.done"] = "response.custom_tool_call_input.done"
+    item_id: str
+    output_index: int
+    input: str
+
+
+class ErrorEvent(_Event):
+    """A failure after the stream started; flat, as the hosted API sends it."""
+
+    type: Literal["error"] = "error"
+    code: str | None
+    message: str
+    param: str | None
+
+
+ResponseStreamEvent: TypeAlias = Annotated[
+    ResponseCreatedEvent
+    | ResponseInProgressEvent
+    | ResponseCompletedEvent
+    | ResponseIncompleteEvent
+    | ResponseFailedEvent
+    | ResponseOutputItemAddedEvent
+    | ResponseOutputItemDoneEvent
+    | ResponseContentPartAddedEvent
+    | ResponseContentPartDoneEvent
+    | ResponseOutputTextDeltaEvent
+    | ResponseOutputTextDoneEvent
+    | ResponseRefusalDeltaEvent
+    | ResponseRefusalDoneEvent
+    | ResponseFunctionCallArgumentsDeltaEvent
+    | ResponseFunctionCallArgumentsDoneEvent
+    | ResponseCustomToolCallInputDeltaEvent
+    | ResponseCustomToolCallInputDoneEvent
+    | ErrorEvent,
+    Field(discriminator="type"),
+]
+
+TERMINAL_EVENT_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})

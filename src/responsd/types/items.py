@@ -1,0 +1,176 @@
+"""Items: the typed units of context and output (messages, calls, call outputs, …).
+
+Every item keeps the fields it was sent with (`extra="allow"`), so items that clients
+pass back (Codex resends our own output every turn) are stored and echoed unchanged.
+"""
+
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import Discriminator, Field, Tag
+
+from responsd.types._base import WireModel, omitted_when_none
+from responsd.types.content import ContentPart
+
+ItemStatus: TypeAlias = Literal["in_progress", "completed", "incomplete"]
+
+
+class Message(WireModel):
+    """A message from the user, system, developer or assistant."""
+
+    type: Literal["message"] = "message"
+    id: str | None = None
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[ContentPart]
+    status: ItemStatus | None = omitted_when_none()
+    phase: Literal["commentary", "final_answer"] | None = omitted_when_none()
+    """Assistant messages only: whether this is a progress note or the final answer."""
+
+
+class FunctionCall(WireModel):
+    """The model asking the client to run one of its functions."""
+
+    type: Literal["function_call"] = "function_call"
+    id: str | None = None
+    call_id: str
+    name: str
+    arguments: str
+    """The arguments as a JSON string, exactly as the model wrote them."""
+    namespace: str | None = omitted_when_none()
+    """For a function inside a `namespace` tool, the namespace's name (kept apart from `name`)."""
+    status: ItemStatus | None = omitted_when_none()
+
+
+class FunctionCallOutput(WireModel):
+    """The client's result for a `function_call`, linked by `call_id`."""
+
+    type: Literal["function_call_output"] = "function_call_output"
+    id: str | None = None
+    call_id: str
+    output: str | list[ContentPart]
+    status: ItemStatus | None = omitted_when_none()
+
+
+class CustomToolCall(WireModel):
+    """The model calling a `custom` tool with free-form text input."""
+
+    type: Literal["custom_tool_call"] = "custom_tool_call"
+    id: str | None = None
+    call_id: str
+    name: str
+    input: str
+    namespace: str | None = omitted_when_none()
+
+
+class CustomToolCallOutput(WireModel):
+    """The client's result for a `custom_tool_call`, linked by `call_id`."""
+
+    type: Literal["custom_tool_call_output"] = "custom_tool_call_output"
+    id: str | None = None
+    call_id: str
+    output: str | list[ContentPart]
+
+
+class Reasoning(WireModel):
+    """The model's reasoning; accepted when passed back, kept in history."""
+
+    type: Literal["reasoning"] = "reasoning"
+    id: str | None = None
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    content: list[dict[str, Any]] | None = omitted_when_none()
+    encrypted_content: str | None = omitted_when_none()
+    status: ItemStatus | None = omitted_when_none()
+
+
+class ItemReference(WireModel):
+    """A pointer to an item stored earlier, replaced by that item before the model runs."""
+
+    type: Literal["item_reference"] = "item_reference"
+    id: str
+
+
+class OtherItem(WireModel):
+    """An item of a tool this server does not run (yet): kept in history, not shown to the model."""
+
+    type: str
+    id: str | None = None
+
+
+# Items produced by hosted or client-side tools that a client may pass back. They are
+# accepted and stored as-is; a provider leaves them out of the model's context.
+OTHER_ITEM_TYPES = frozenset(
+    {
+        "web_search_call",
+        "file_search_call",
+        "code_interpreter_call",
+        "image_generation_call",
+        "mcp_call",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "computer_call",
+        "computer_call_output",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "tool_search_call",
+        "tool_search_output",
+    }
+)
+
+_MODELLED = {
+    "message",
+    "function_call",
+    "function_call_output",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "reasoning",
+    "item_reference",
+}
+
+
+def _item_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("type")
+        if kind is None and "role" in value:
+            return "message"  # an "easy" message: {role, content}
+    else:
+        kind = getattr(value, "type", None)
+    if kind in OTHER_ITEM_TYPES:
+        return "other"
+    return kind
+
+
+InputItem: TypeAlias = Annotated[
+    Annotated[Message, Tag("message")]
+    | Annotated[FunctionCall, Tag("function_call")]
+    | Annotated[FunctionCallOutput, Tag("function_call_output")]
+    | Annotated[CustomToolCall, Tag("custom_tool_call")]
+    | Annotated[CustomToolCallOutput, Tag("custom_tool_call_output")]
+    | Annotated[Reasoning, Tag("reasoning")]
+    | Annotated[ItemReference, Tag("item_reference")]
+    | Annotated[OtherItem, Tag("other")],
+    Discriminator(
+        _item_tag,
+        custom_error_type="invalid_item_type",
+        custom_error_message="Unsupported input item type. Supported types: "
+        + ", ".join(sorted(_MODELLED | OTHER_ITEM_TYPES)),
+    ),
+]
+"""Anything accepted in `input` (and stored as context)."""
+
+OutputItem: TypeAlias = InputItem
+"""Output items share the input union: stored context mixes both."""
+
+Item: TypeAlias = (
+    Message
+    | FunctionCall
+    | FunctionCallOutput
+    | CustomToolCall
+    | CustomToolCallOutput
+    | Reasoning
+    | ItemReference
+    | OtherItem
+)

@@ -1,0 +1,92 @@
+"""Request bodies, validated strictly: an unknown field is a 400 that names it."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from responsd.types._base import StrictModel, WireModel
+from responsd.types.items import InputItem
+from responsd.types.text import ReasoningConfig, TextConfig
+from responsd.types.tools import Tool, ToolChoice
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) > 16:
+        raise ValueError("metadata may hold at most 16 keys")
+    for key, item in value.items():
+        if len(key) > 64:
+            raise ValueError(f"metadata key '{key[:20]}…' is longer than 64 characters")
+        if len(item) > 512:
+            raise ValueError(f"metadata value of '{key}' is longer than 512 characters")
+    return value
+
+
+def _none_as(default: Any) -> BeforeValidator:
+    """Clients send explicit nulls for "use the default"; treat them so."""
+    return BeforeValidator(lambda v: default if v is None else v)
+
+
+Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
+
+
+class StreamOptions(StrictModel):
+    include_obfuscation: bool = False
+
+
+class _ContextFields(StrictModel):
+    """What decides the model's context; shared by create and input-token counting."""
+
+    model: str = Field(min_length=1)
+    input: str | list[InputItem]
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: str | dict[str, Any] | None = None
+    tools: Annotated[list[Tool], _none_as([])] = Field(default_factory=list)
+    tool_choice: Annotated[ToolChoice, _none_as("auto")] = "auto"
+    parallel_tool_calls: Annotated[bool, _none_as(True)] = True
+    text: Annotated[TextConfig, _none_as(TextConfig())] = Field(default_factory=TextConfig)
+    reasoning: ReasoningConfig | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+
+
+class ResponseCreateRequest(_ContextFields):
+    """Body of POST /v1/responses."""
+
+    store: Annotated[bool, _none_as(True)] = True
+    stream: Annotated[bool, _none_as(False)] = False
+    background: Annotated[bool, _none_as(False)] = False
+    include: Annotated[list[str], _none_as([])] = Field(default_factory=list)
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    metadata: Metadata = None
+    user: str | None = None
+    safety_identifier: str | None = Field(default=None, max_length=64)
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    stream_options: StreamOptions | None = None
+    client_metadata: dict[str, Any] | None = None
+    """Codex's per-request notes about itself; logged, never shown to the model."""
+
+    # Known parameters of the hosted API that this server does not support yet: accepted
+    # only when null, otherwise rejected with a 400 naming them (see engine.requests).
+    prompt: WireModel | None = None
+    context_management: list[Any] | None = None
+    moderation: WireModel | None = None
+    background_options: WireModel | None = None
+    prompt_cache_options: WireModel | None = None
+    access_programs: WireModel | None = None
+    image: WireModel | None = None
+
+
+class InputTokensRequest(_ContextFields):
+    """Body of POST /v1/responses/input_tokens."""
+
+    input: str | list[InputItem] = Field(default_factory=list)

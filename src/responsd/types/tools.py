@@ -1,0 +1,107 @@
+"""Tools a request offers the model, and `tool_choice`."""
+
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import ConfigDict, Discriminator, Field, Tag
+
+from responsd.types._base import WireModel, omitted_when_none
+
+CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace"})
+"""Tool types whose calls are returned to the client; every other type is a hosted tool."""
+
+
+class FunctionTool(WireModel):
+    """A function the client runs; the model writes its arguments as JSON."""
+
+    type: Literal["function"] = "function"
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    """JSON Schema of the arguments object."""
+    strict: bool | None = None
+    """Whether the arguments must follow `parameters` exactly (passed to the model backend)."""
+
+
+class CustomTool(WireModel):
+    """A tool taking free-form text, optionally constrained by a grammar (`format`)."""
+
+    type: Literal["custom"] = "custom"
+    name: str = Field(min_length=1)
+    description: str | None = omitted_when_none()
+    format: dict[str, Any] | None = omitted_when_none()
+    """`{"type": "text"}` or `{"type": "grammar", "syntax": "lark" | "regex", "definition"}`."""
+
+
+class NamespaceTool(WireModel):
+    """A named group of functions; calls keep `namespace` and `name` apart."""
+
+    type: Literal["namespace"] = "namespace"
+    name: str = Field(min_length=1)
+    description: str | None = omitted_when_none()
+    tools: list[Annotated[FunctionTool | CustomTool, Field(discriminator="type")]]
+
+
+class HostedTool(WireModel):
+    """A tool the server would run itself (web_search, file_search, mcp, …), kept verbatim."""
+
+    type: str
+
+
+def _tool_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in CLIENT_TOOL_TYPES else "hosted"
+
+
+Tool: TypeAlias = Annotated[
+    Annotated[FunctionTool, Tag("function")]
+    | Annotated[CustomTool, Tag("custom")]
+    | Annotated[NamespaceTool, Tag("namespace")]
+    | Annotated[HostedTool, Tag("hosted")],
+    Discriminator(_tool_tag),
+]
+
+
+class ToolChoiceFunction(WireModel):
+    """Force a call of this function."""
+
+    type: Literal["function"]
+    name: str
+
+
+class ToolChoiceCustom(WireModel):
+    """Force a call of this custom tool."""
+
+    type: Literal["custom"]
+    name: str
+
+
+class ToolChoiceAllowed(WireModel):
+    """Restrict the model to a subset of `tools`; `mode` says whether a call is required."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["allowed_tools"]
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+class ToolChoiceHosted(WireModel):
+    """Force a hosted tool by type (`web_search`, `file_search`, `mcp`, …)."""
+
+    type: str
+
+
+def _choice_tag(value: Any) -> str:
+    if isinstance(value, str):
+        return "mode"
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in {"function", "custom", "allowed_tools"} else "hosted"
+
+
+ToolChoice: TypeAlias = Annotated[
+    Annotated[Literal["none", "auto", "required"], Tag("mode")]
+    | Annotated[ToolChoiceFunction, Tag("function")]
+    | Annotated[ToolChoiceCustom, Tag("custom")]
+    | Annotated[ToolChoiceAllowed, Tag("allowed_tools")]
+    | Annotated[ToolChoiceHosted, Tag("hosted")],
+    Discriminator(_choice_tag),
+]
