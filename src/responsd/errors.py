@@ -14,7 +14,9 @@ ResponsdError                      500 server_error
 └── StoreError                     500 the database failed; nothing was applied
 
 `api/errors.py` maps them to HTTP in one place; `api/sse.py` turns the same objects into
-an `error` event once a stream has started.
+an `error` event once a stream has started. A failed Response's own `error.code` is
+limited to the hosted API's short list, so each class also names the closest of those
+(`response_code`); the detailed `code` travels in the `error` event and HTTP envelope.
 """
 
 
@@ -22,6 +24,7 @@ class ResponsdError(Exception):
     status_code = 500
     type = "server_error"
     code: str | None = "server_error"
+    response_code = "server_error"
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class InvalidRequestError(ResponsdError):
     status_code = 400
     type = "invalid_request_error"
     code = None
+    response_code = "invalid_prompt"
 
 
 class UnsupportedParameterError(InvalidRequestError):
@@ -78,12 +82,14 @@ class ProviderRequestError(ProviderError):
     status_code = 400
     type = "invalid_request_error"
     code = "upstream_rejected_request"
+    response_code = "invalid_prompt"
 
 
 class ProviderRateLimitError(ProviderError):
     status_code = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+    response_code = "rate_limit_exceeded"
 
 
 class ProviderTimeoutError(ProviderError):

@@ -158,15 +158,7 @@ class Engine:
             yield events.emit(
                 ErrorEvent(code=failure.code, message=failure.message, param=failure.param)
             )
-            final = events.snapshot.model_copy(
-                update={
-                    "status": ResponseStatus.FAILED,
-                    "error": ResponseError(
-                        code=failure.code or "server_error", message=failure.message
-                    ),
-                    "usage": usage,
-                }
-            )
+            final = _failed(events.snapshot, failure, usage)
             await self._save(p, final, quiet=True)
             yield events.emit(ResponseFailedEvent(response=final))
             return
@@ -184,13 +176,7 @@ class Engine:
         except ResponsdError as exc:
             p.failure = exc
             yield events.emit(ErrorEvent(code=exc.code, message=exc.message, param=None))
-            failed = final.model_copy(
-                update={
-                    "status": ResponseStatus.FAILED,
-                    "completed_at": None,
-                    "error": ResponseError(code=exc.code or "server_error", message=exc.message),
-                }
-            )
+            failed = _failed(final.model_copy(update={"completed_at": None}), exc, usage)
             yield events.emit(ResponseFailedEvent(response=failed))
             return
         terminal = ResponseIncompleteEvent if incomplete else ResponseCompletedEvent
@@ -215,6 +201,13 @@ class Engine:
             if not quiet:
                 raise
             log.exception("could not store failed response %s", final.id)
+
+
+def _failed(snapshot: Response, failure: ResponsdError, usage: Usage | None) -> Response:
+    error = ResponseError(code=failure.response_code, message=failure.message)
+    return snapshot.model_copy(
+        update={"status": ResponseStatus.FAILED, "error": error, "usage": usage}
+    )
 
 
 def _internal(exc: Exception) -> ResponsdError:

@@ -35,6 +35,8 @@ class IncompleteDetails(BaseModel):
 class InputTokensDetails(BaseModel):
     cached_tokens: int = 0
     """Input tokens served from the backend's prompt cache."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the prompt cache (chat upstreams do not report it: 0)."""
 
 
 class OutputTokensDetails(BaseModel):

@@ -1,0 +1,71 @@
+"""Shared fixtures: a scripted upstream and responsd, both real servers on loopback.
+
+The only fake is the model, at the HTTP boundary (bench.fake_upstream); the client is
+the official `openai` SDK.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import openai
+import pytest
+
+from bench.fake_upstream import FakeUpstream
+from bench.servers import ServerThread
+from responsd.app import create_app
+from responsd.config import Settings
+
+# Upstream read timeout for the test server: short, so timeout tests finish quickly.
+UPSTREAM_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="session")
+def upstream_server() -> Iterator[tuple[FakeUpstream, ServerThread]]:
+    fake = FakeUpstream(models=("fake-model", "other-model"))
+    server = ServerThread(fake.app).start()
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server) -> Iterator[FakeUpstream]:
+    """The scripted upstream, reset per test; a test must use every reply it scripts."""
+    fake, _ = upstream_server
+    fake.reset()
+    yield fake
+    assert not fake.replies, f"scripted replies left unused: {list(fake.replies)}"
+
+
+@pytest.fixture(scope="session")
+def server(upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
+    _, up = upstream_server
+    settings = Settings(
+        _env_file=None,
+        upstream_url=f"{up.url}/v1",
+        data_dir=tmp_path_factory.mktemp("data"),
+        upstream_timeout=UPSTREAM_TIMEOUT,
+    )
+    thread = ServerThread(create_app(settings)).start()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture
+def client(server, upstream) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture
+async def aclient(server, upstream) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(
+        base_url=f"{server.url}/v1", api_key="unused", max_retries=0
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def http(server, upstream) -> Iterator[httpx.Client]:
+    """A raw HTTP client, for what the SDK hides: status codes, headers, SSE bytes."""
+    with httpx.Client(base_url=f"{server.url}/v1", timeout=10) as c:
+        yield c

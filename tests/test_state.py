@@ -1,0 +1,124 @@
+"""previous_response_id chains, input items and their pagination, item references."""
+
+import openai
+import pytest
+
+from bench.fake_upstream import Reply
+
+
+def test_previous_response_id_sends_the_whole_chain_in_order(client, upstream):
+    upstream.script(Reply(text="one"), Reply(text="two"), Reply(text="three"))
+    first = client.responses.create(model="fake-model", input="a")
+    second = client.responses.create(model="fake-model", input="b", previous_response_id=first.id)
+    client.responses.create(model="fake-model", input="c", previous_response_id=second.id)
+    assert upstream.requests[-1]["messages"] == [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "one"},
+        {"role": "user", "content": "b"},
+        {"role": "assistant", "content": "two"},
+        {"role": "user", "content": "c"},
+    ]
+
+
+def test_instructions_are_not_inherited(client, upstream):
+    upstream.script(Reply(text="one"), Reply(text="two"))
+    first = client.responses.create(model="fake-model", input="a", instructions="Old rules.")
+    second = client.responses.create(
+        model="fake-model", input="b", previous_response_id=first.id, instructions="New rules."
+    )
+    messages = upstream.requests[-1]["messages"]
+    assert messages[0] == {"role": "system", "content": "New rules."}
+    assert all(m["content"] != "Old rules." for m in messages)
+    assert second.previous_response_id == first.id
+
+
+def test_a_100_turn_chain_reaches_the_upstream_in_order(client, upstream):
+    previous = None
+    for turn in range(100):
+        upstream.script(Reply(text=f"answer {turn}"))
+        response = client.responses.create(
+            model="fake-model", input=f"question {turn}", previous_response_id=previous
+        )
+        previous = response.id
+    messages = upstream.requests[-1]["messages"]
+    assert len(messages) == 199
+    expected = []
+    for turn in range(100):
+        expected.append({"role": "user", "content": f"question {turn}"})
+        expected.append({"role": "assistant", "content": f"answer {turn}"})
+    assert messages == expected[:-1]
+
+
+def test_unknown_previous_response_id_is_a_400(client, upstream):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="fake-model", input="x", previous_response_id="resp_nope")
+    assert info.value.code == "previous_response_not_found"
+    assert info.value.param == "previous_response_id"
+    assert upstream.requests == []
+
+
+def test_input_items_list_each_with_an_id_newest_first(client, upstream):
+    upstream.script(Reply(text="ok"))
+    response = client.responses.create(
+        model="fake-model",
+        input=[
+            {"role": "developer", "content": "rules"},
+            {"role": "user", "content": "first"},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "2nd"}]},
+        ],
+    )
+    page = client.responses.input_items.list(response.id)
+    assert [item.role for item in page.data] == ["user", "user", "developer"]
+    assert all(item.id.startswith("msg_") for item in page.data)
+    assert page.data[0].content[0].text == "2nd"
+    assert page.data[2].content[0].type == "input_text"
+    assert page.first_id == page.data[0].id and page.last_id == page.data[-1].id
+    assert page.has_more is False
+
+
+def test_input_items_pagination_with_after_limit_and_order(client, upstream):
+    upstream.script(Reply(text="ok"))
+    inputs = [{"role": "user", "content": f"m{i}"} for i in range(7)]
+    response = client.responses.create(model="fake-model", input=inputs)
+    first = client.responses.input_items.list(response.id, limit=3, order="asc")
+    assert [i.content[0].text for i in first.data] == ["m0", "m1", "m2"]
+    assert first.has_more is True
+    second = client.responses.input_items.list(
+        response.id, limit=3, order="asc", after=first.last_id
+    )
+    assert [i.content[0].text for i in second.data] == ["m3", "m4", "m5"]
+    every = [i.content[0].text for i in client.responses.input_items.list(response.id, limit=2)]
+    assert every == [f"m{i}" for i in reversed(range(7))]  # the SDK follows has_more
+
+
+def test_input_items_of_an_unknown_response_is_a_404(client, upstream):
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_missing")
+
+
+def test_input_items_limit_out_of_range_is_a_400(http, upstream):
+    upstream.script(Reply(text="ok"))
+    response_id = http.post("/responses", json={"model": "fake-model", "input": "x"}).json()["id"]
+    reply = http.get(f"/responses/{response_id}/input_items", params={"limit": 101})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "limit"
+
+
+def test_item_reference_is_replaced_by_the_stored_item(client, upstream):
+    upstream.script(Reply(text="remembered"), Reply(text="ok"))
+    first = client.responses.create(model="fake-model", input="note this", store=True)
+    message_id = first.output[0].id
+    client.responses.create(
+        model="fake-model",
+        input=[{"type": "item_reference", "id": message_id}, {"role": "user", "content": "and?"}],
+    )
+    assert upstream.requests[-1]["messages"] == [
+        {"role": "assistant", "content": "remembered"},
+        {"role": "user", "content": "and?"},
+    ]
+
+
+def test_unknown_item_reference_is_a_400(client, upstream):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="fake-model", input=[{"type": "item_reference", "id": "x"}])
+    assert info.value.param == "input[0].id"

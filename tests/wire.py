@@ -1,0 +1,40 @@
+"""Checks of the wire format against the SDK's and Open Responses' own models."""
+
+from typing import Any
+
+import httpx
+import openresponses_types
+import orjson
+from openai.types.responses import Response as SDKResponse
+from openai.types.responses import ResponseStreamEvent
+from pydantic import TypeAdapter
+
+_SDK_EVENT = TypeAdapter(ResponseStreamEvent)
+
+
+def check_response(body: dict[str, Any]) -> dict[str, Any]:
+    """Validate a Response JSON with the SDK's model and the Open Responses model."""
+    SDKResponse.model_validate(body)
+    openresponses_types.ResponseResource.model_validate(body)
+    return body
+
+
+def stream_events(http: httpx.Client, **body: Any) -> tuple[list[dict[str, Any]], bytes]:
+    """POST a streaming create; return the parsed events (each validated) and the raw bytes."""
+    with http.stream("POST", "/responses", json={**body, "stream": True}) as reply:
+        assert reply.status_code == 200, reply.read()
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        raw = reply.read()
+    events = []
+    frames = raw.split(b"\n\n")
+    assert frames[-1] == b"" and frames[-2] == b"data: [DONE]", raw[-200:]
+    for frame in frames[:-2]:
+        name_line, data_line = frame.split(b"\n")
+        assert name_line.startswith(b"event: ") and data_line.startswith(b"data: ")
+        event = orjson.loads(data_line[len(b"data: ") :])
+        assert name_line[len(b"event: ") :].decode() == event["type"]
+        _SDK_EVENT.validate_python(event)
+        events.append(event)
+    numbers = [e["sequence_number"] for e in events]
+    assert numbers == list(range(len(events))), numbers
+    return events, raw
