@@ -12,7 +12,7 @@ class WireModel(BaseModel):
 class StrictModel(BaseModel):
     """A wire object whose unknown fields are a client error (request bodies)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def omitted_when_none(default: Any = None) -> Any:

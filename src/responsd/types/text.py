@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from responsd.types._base import StrictModel, omitted_when_none
 
@@ -22,12 +22,15 @@ class FormatJSONObject(StrictModel):
 class FormatJSONSchema(StrictModel):
     """JSON that follows `schema`; with `strict`, a reply that does not validate fails."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, populate_by_name=True, serialize_by_alias=True
+    )
     type: Literal["json_schema"] = "json_schema"
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
     schema_: dict[str, Any] = Field(alias="schema")
-    description: str | None = omitted_when_none()
-    strict: bool | None = None
+    description: str | None = None
+    strict: Annotated[bool, BeforeValidator(lambda v: False if v is None else v)] = False
+    """Off unless asked for, as on the hosted API; echoed as a boolean."""
 
 
 TextFormat: TypeAlias = Annotated[
