@@ -185,9 +185,11 @@ def test_upstream_down_is_a_502(tmp_path):
     settings = Settings(_env_file=None, upstream_url="http://127.0.0.1:9/v1", data_dir=tmp_path)
     server = ServerThread(create_app(settings)).start()
     try:
-        with openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0) as c:
-            with pytest.raises(openai.APIStatusError) as info:
-                c.responses.create(model="m", input="x")
+        with (
+            openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0) as c,
+            pytest.raises(openai.APIStatusError) as info,
+        ):
+            c.responses.create(model="m", input="x")
         assert info.value.status_code == 502
         assert info.value.code == "upstream_unavailable"
     finally:

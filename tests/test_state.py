@@ -122,3 +122,15 @@ def test_unknown_item_reference_is_a_400(client, upstream):
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="fake-model", input=[{"type": "item_reference", "id": "x"}])
     assert info.value.param == "input[0].id"
+
+
+def test_deleting_a_response_cuts_the_chain_there(client, upstream):
+    upstream.script(Reply(text="one"), Reply(text="two"), Reply(text="three"), Reply(text="four"))
+    first = client.responses.create(model="fake-model", input="a")
+    second = client.responses.create(model="fake-model", input="b", previous_response_id=first.id)
+    third = client.responses.create(model="fake-model", input="c", previous_response_id=second.id)
+    client.responses.delete(second.id)
+    client.responses.create(model="fake-model", input="d", previous_response_id=third.id)
+    assert [m["content"] for m in upstream.requests[-1]["messages"]] == ["c", "three", "d"]
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="fake-model", input="e", previous_response_id=second.id)

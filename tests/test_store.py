@@ -6,7 +6,7 @@ from responsd.store.sql import SQLStore
 
 
 async def test_a_chain_of_any_depth_loads_in_one_statement(tmp_path):
-    store = await SQLStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    store = await SQLStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
     try:
         previous = None
         for n in range(60):
@@ -16,9 +16,7 @@ async def test_a_chain_of_any_depth_loads_in_one_statement(tmp_path):
             )
             previous = rid
         statements = []
-        event.listen(
-            store._engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
-        )
+        event.listen(store._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         bodies = await store.load_context("resp_59")
         assert len(statements) == 1
         assert bodies[:4] == ['"in0"', '"out0"', '"in1"', '"out1"'] and len(bodies) == 120
@@ -27,7 +25,7 @@ async def test_a_chain_of_any_depth_loads_in_one_statement(tmp_path):
 
 
 async def test_a_missing_chain_is_none_and_delete_removes_items(tmp_path):
-    store = await SQLStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    store = await SQLStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
     try:
         assert await store.load_context("resp_missing") is None
         await store.save_response("resp_a", None, 1, "{}", [("i", '"i"')], [])
@@ -40,7 +38,7 @@ async def test_a_missing_chain_is_none_and_delete_removes_items(tmp_path):
 
 
 async def test_a_duplicate_response_id_rolls_back_whole(tmp_path):
-    store = await SQLStore.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    store = await SQLStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
     try:
         await store.save_response("resp_a", None, 1, '{"v": 1}', [("i", '"i"')], [])
         try:

@@ -37,10 +37,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             url = self.database_url
-            # Accept the URLs people copy from psql docs and pick the async drivers for them.
-            if url.startswith("postgresql://") or url.startswith("postgres://"):
-                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
-            elif url.startswith("sqlite:///"):
-                url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+            if url.startswith("postgres://"):  # the spelling psql and Heroku use
+                url = "postgresql://" + url.split("://", 1)[1]
             return url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'responsd.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'responsd.db').resolve()}"

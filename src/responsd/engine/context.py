@@ -1,5 +1,6 @@
 """What the model sees: the stored chain of `previous_response_id`, then this request's input."""
 
+from collections import OrderedDict
 from typing import Protocol
 
 from pydantic import TypeAdapter
@@ -36,13 +37,53 @@ def parse_items(bodies: list[str]) -> list[Item]:
     return _ITEMS.validate_json("[" + ",".join(bodies) + "]")
 
 
-async def load_history(store: ContextStore, previous_response_id: str | None) -> list[Item]:
+class ContextCache:
+    """The parsed context of recently stored responses, so the next turn skips SQL and parsing.
+
+    Bounded by the number of item references it holds (items are shared between the chains
+    that contain them). Entries are never mutated; any delete clears the cache, because it
+    can cut a chain that cached entries still contain."""
+
+    def __init__(self, max_items: int = 200_000):
+        self._entries: OrderedDict[str, tuple[Item, ...]] = OrderedDict()
+        self._size = 0
+        self._max_items = max_items
+
+    def get(self, response_id: str) -> tuple[Item, ...] | None:
+        entry = self._entries.get(response_id)
+        if entry is not None:
+            self._entries.move_to_end(response_id)
+        return entry
+
+    def put(self, response_id: str, items: tuple[Item, ...]) -> None:
+        if len(items) > self._max_items:
+            return
+        old = self._entries.pop(response_id, None)
+        self._size += len(items) - (len(old) if old else 0)
+        self._entries[response_id] = items
+        while self._size > self._max_items:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= len(evicted)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._size = 0
+
+
+async def load_history(
+    store: ContextStore, cache: ContextCache, previous_response_id: str | None
+) -> tuple[Item, ...]:
     if previous_response_id is None:
-        return []
+        return ()
+    cached = cache.get(previous_response_id)
+    if cached is not None:
+        return cached
     bodies = await store.load_context(previous_response_id)
     if bodies is None:
         raise PreviousResponseNotFound(previous_response_id)
-    return parse_items(bodies)
+    history = tuple(parse_items(bodies))
+    cache.put(previous_response_id, history)
+    return history
 
 
 async def resolve_references(store: ContextStore, items: list[Item]) -> list[Item]:

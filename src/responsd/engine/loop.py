@@ -10,7 +10,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from responsd.engine.context import load_history, normalize_input, resolve_references
+from responsd.engine.context import (
+    ContextCache,
+    load_history,
+    normalize_input,
+    resolve_references,
+)
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
 from responsd.engine.reducer import apply
@@ -66,6 +71,8 @@ class PreparedResponse:
     snapshot: Response
     input_items: list[Item]
     model_request: ModelRequest
+    history: tuple[Item, ...]
+    """The context before this request's input (the previous_response_id chain)."""
     skipped_tools: list[str]
     failure: ResponsdError | None = None
     """Set when the run failed; non-streaming callers turn it into an HTTP error."""
@@ -91,12 +98,19 @@ class Engine:
     def __init__(self, store: SQLStore, provider: Provider):
         self.store = store
         self.provider = provider
+        self.contexts = ContextCache()
+
+    async def delete_response(self, response_id: str) -> bool:
+        deleted = await self.store.delete_response(response_id)
+        if deleted:
+            self.contexts.clear()
+        return deleted
 
     async def prepare(self, request: ResponseCreateRequest) -> PreparedResponse:
         check_create_request(request)
         plan = plan_tools(request)
         input_items = normalize_input(request.input)
-        history = await load_history(self.store, request.previous_response_id)
+        history = await load_history(self.store, self.contexts, request.previous_response_id)
         input_items = await resolve_references(self.store, input_items)
         if plan.skipped:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
@@ -104,17 +118,18 @@ class Engine:
             request=request,
             snapshot=_initial_response(request),
             input_items=input_items,
-            model_request=_model_request(request, history + input_items, plan),
+            model_request=_model_request(request, [*history, *input_items], plan),
+            history=history,
             skipped_tools=plan.skipped,
         )
 
     async def count_input_tokens(self, request: InputTokensRequest) -> int:
         check_context_fields(request)
         plan = plan_tools(request)
-        history = await load_history(self.store, request.previous_response_id)
+        history = await load_history(self.store, self.contexts, request.previous_response_id)
         items = await resolve_references(self.store, normalize_input(request.input))
         return await self.provider.count_input_tokens(
-            _model_request(request, history + items, plan)
+            _model_request(request, [*history, *items], plan)
         )
 
     async def run(self, p: PreparedResponse) -> AsyncIterator[ResponseStreamEvent]:
@@ -201,6 +216,8 @@ class Engine:
             if not quiet:
                 raise
             log.exception("could not store failed response %s", final.id)
+            return
+        self.contexts.put(final.id, (*p.history, *p.input_items, *final.output))
 
 
 def _failed(snapshot: Response, failure: ResponsdError, usage: Usage | None) -> Response:

@@ -160,13 +160,15 @@ class OpenAIChatModel:
             ) as reply:
                 if reply.status_code >= 400:
                     raise _map_status(reply.status_code, await reply.aread(), reply.headers)
+                # Read to the end even after [DONE]: a body left unread closes the
+                # connection instead of returning it to the pool.
                 async for line in reply.aiter_lines():
-                    if not line.startswith("data:"):
+                    if done or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
                         done = True
-                        break
+                        continue
                     for delta in _chunk_deltas(_parse_chunk(data), state):
                         yield delta
         except httpx.HTTPError as exc:

@@ -1,0 +1,176 @@
+"""What responsd adds on top of its upstream: latency, throughput, time to first event, chains.
+
+Starts the scripted upstream (answers instantly) and `responsd serve` as separate processes
+on loopback, then measures, side by side in one run:
+  - p50/p99 latency of one request at a time: upstream direct vs responsd (store=true);
+  - requests/s with CONCURRENCY requests in flight: direct vs responsd;
+  - time to first event of a stream: direct first chunk vs responsd's response.created;
+  - one more turn on a 50-turn previous_response_id chain vs a fresh turn.
+
+Usage: python -m bench.overhead [--requests N]
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+
+import httpx
+
+CONCURRENCY = 16
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], health_url: str):
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(health_url, timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(proc.stderr.read().decode()) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+async def _timed(calls, n: int) -> list[list[float]]:
+    """Latencies of each call, interleaved so that drift on a busy machine hits all alike."""
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(n):
+        for call, samples in zip(calls, times, strict=True):
+            start = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - start)
+    return times
+
+
+async def _throughput(call, n: int) -> float:
+    queue = iter(range(n))
+
+    async def worker():
+        for _ in queue:
+            await call()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return n / (time.perf_counter() - start)
+
+
+async def _first_event(client: httpx.AsyncClient, url: str, body: dict) -> float:
+    start = time.perf_counter()
+    elapsed = None
+    async with client.stream("POST", url, json=body) as reply:
+        async for _ in reply.aiter_raw():
+            if elapsed is None:
+                elapsed = time.perf_counter() - start
+    return elapsed
+
+
+async def measure(upstream: str, responsd: str, n: int) -> None:
+    chat = {
+        "model": "fake-model",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    create = {"model": "fake-model", "input": "hi"}
+    limits = httpx.Limits(max_connections=CONCURRENCY * 2)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def direct():
+            (await client.post(f"{upstream}/v1/chat/completions", json=chat)).raise_for_status()
+
+        async def through():
+            (await client.post(f"{responsd}/v1/responses", json=create)).raise_for_status()
+
+        await _timed((direct, through), 50)  # warm connections and caches
+        d_lat, r_lat = await _timed((direct, through), n)
+        d_rps, r_rps = await _throughput(direct, n), await _throughput(through, n)
+        d_ttfe = [
+            await _first_event(client, f"{upstream}/v1/chat/completions", chat)
+            for _ in range(n // 4)
+        ]
+        r_ttfe = [
+            await _first_event(client, f"{responsd}/v1/responses", {**create, "stream": True})
+            for _ in range(n // 4)
+        ]
+
+        previous = None
+        for _ in range(50):
+            reply = await client.post(
+                f"{responsd}/v1/responses", json={**create, "previous_response_id": previous}
+            )
+            previous = reply.json()["id"]
+
+        async def chained():
+            body = {**create, "previous_response_id": previous}
+            (await client.post(f"{responsd}/v1/responses", json=body)).raise_for_status()
+
+        fresh, chain = await _timed((through, chained), n // 2)
+
+    print(f"requests per measurement: {n}; concurrency for throughput: {CONCURRENCY}")
+    print(f"{'':34}{'direct':>10}{'responsd':>10}{'added':>10}")
+    for label, d, r in (
+        ("latency p50 (ms)", _pct(d_lat, 0.5), _pct(r_lat, 0.5)),
+        ("latency p99 (ms)", _pct(d_lat, 0.99), _pct(r_lat, 0.99)),
+        ("time to first event p50 (ms)", _pct(d_ttfe, 0.5), _pct(r_ttfe, 0.5)),
+    ):
+        print(f"{label:34}{d:10.2f}{r:10.2f}{r - d:10.2f}")
+    print(f"{'requests/s':34}{d_rps:10.0f}{r_rps:10.0f}")
+    f50, c50 = _pct(fresh, 0.5), _pct(chain, 0.5)
+    print(f"{'fresh turn p50 (ms)':34}{'':10}{f50:10.2f}")
+    print(f"{'turn 51 of a chain p50 (ms)':34}{'':10}{c50:10.2f}{c50 - f50:10.2f}")
+    mean_d, mean_r = statistics.mean(d_lat) * 1000, statistics.mean(r_lat) * 1000
+    print(f"mean latency: direct {mean_d:.2f} ms, responsd {mean_r:.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=1000)
+    args = parser.parse_args()
+    up_port, rd_port = _free_port(), _free_port()
+    upstream, responsd = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{rd_port}"
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {
+            **os.environ,
+            "RESPONSD_UPSTREAM_URL": f"{upstream}/v1",
+            "RESPONSD_DATA_DIR": data_dir,
+            "RESPONSD_PORT": str(rd_port),
+            "RESPONSD_LOG_LEVEL": "warning",
+        }
+        up_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(up_port)]
+        rd_cmd = [sys.executable, "-m", "responsd", "serve"]
+        with (
+            _process(up_cmd, env, f"{upstream}/v1/models"),
+            _process(rd_cmd, env, f"{responsd}/healthz"),
+        ):
+            asyncio.run(measure(upstream, responsd, args.requests))
+
+
+if __name__ == "__main__":
+    main()
