@@ -48,7 +48,7 @@ from responsd.types.events import (
     ResponseStreamEvent,
 )
 from responsd.types.items import Item
-from responsd.types.requests import InputTokensRequest, ResponseCreateRequest, _ContextFields
+from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import (
     IncompleteDetails,
     InputTokensDetails,
@@ -242,7 +242,7 @@ def _usage(delta: UsageDelta) -> Usage:
     )
 
 
-def _model_request(request: _ContextFields, items: list[Item], plan: ToolPlan) -> ModelRequest:
+def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) -> ModelRequest:
     fields = dict(
         model=request.model,
         items=items,

@@ -56,7 +56,6 @@ class OutputBuilder:
     max_calls: int | None = None
     message: _OpenMessage | None = None
     calls: dict[int, _OpenCall] = field(default_factory=dict)
-    dropped: set[int] = field(default_factory=set)
     kept_calls: int = 0
     texts: list[str] = field(default_factory=list)
     """Every finished output_text, for structured-output checks."""
@@ -91,8 +90,7 @@ class OutputBuilder:
 
     def tool_call_start(self, index: int, call_id: str, spec: ToolSpec) -> Events:
         if self.max_calls is not None and self.kept_calls >= self.max_calls:
-            self.dropped.add(index)  # over max_tool_calls (or parallel_tool_calls=false)
-            return []
+            return []  # over max_tool_calls (or parallel_tool_calls=false): dropped
         events = self._close_message("completed")
         kind = "custom_tool_call" if spec.kind == "custom" else "function_call"
         call = _OpenCall(new_item_id(kind), self._take_index(), call_id, spec)

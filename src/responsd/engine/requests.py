@@ -11,7 +11,7 @@ from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
 from responsd.types.content import InputFile, InputImage, InputText, OutputText
 from responsd.types.items import CustomToolCallOutput, FunctionCallOutput, Message
-from responsd.types.requests import ResponseCreateRequest, _ContextFields
+from responsd.types.requests import ContextFields, ResponseCreateRequest
 from responsd.types.text import FormatJSONSchema
 from responsd.types.tools import (
     CustomTool,
@@ -91,7 +91,7 @@ def check_create_request(request: ResponseCreateRequest) -> None:
     check_context_fields(request)
 
 
-def check_context_fields(request: _ContextFields) -> None:
+def check_context_fields(request: ContextFields) -> None:
     if request.conversation is not None and request.previous_response_id is not None:
         raise InvalidRequestError(
             "Use either `conversation` or `previous_response_id`, not both.", param="conversation"
@@ -132,7 +132,7 @@ def _check_item_parts(item: object, where: str) -> None:
                 )
 
 
-def plan_tools(request: _ContextFields) -> ToolPlan:
+def plan_tools(request: ContextFields) -> ToolPlan:
     plan = ToolPlan()
     for tool in request.tools:
         if isinstance(tool, FunctionTool | CustomTool):

@@ -78,7 +78,8 @@ def chat_tool_choice(choice: Any) -> Any:
     return choice
 
 
-def _text_of(parts: str | list[Any]) -> str:
+def text_of(parts: str | list[Any]) -> str:
+    """The text of a message or tool output; non-text parts contribute nothing."""
     if isinstance(parts, str):
         return parts
     texts = []
@@ -94,7 +95,7 @@ def _chat_content(parts: str | list[Any]) -> str | list[dict[str, Any]]:
     if isinstance(parts, str):
         return parts
     if all(isinstance(p, (InputText, OutputText, Refusal)) for p in parts):
-        return _text_of(parts)  # a plain string is what every chat server understands
+        return text_of(parts)  # a plain string is what every chat server understands
     content: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, InputImage):
@@ -105,7 +106,7 @@ def _chat_content(parts: str | list[Any]) -> str | list[dict[str, Any]]:
             file = {"filename": part.filename, "file_data": part.file_data}
             content.append({"type": "file", "file": file})
         else:
-            content.append({"type": "text", "text": _text_of([part])})
+            content.append({"type": "text", "text": text_of([part])})
     return content
 
 
@@ -128,7 +129,7 @@ def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
             arguments = orjson.dumps({"input": item.input}).decode()
             call = _tool_call(item.call_id, wire_name(item.name, item.namespace), arguments)
         elif isinstance(item, (FunctionCallOutput, CustomToolCallOutput)):
-            content = _text_of(item.output)
+            content = text_of(item.output)
             messages.append({"role": "tool", "tool_call_id": item.call_id, "content": content})
         # Reasoning and hosted-tool items are kept in history but not shown (see module doc).
         if call is not None:

@@ -14,9 +14,9 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from responsd.errors import ProviderRequestError
 from responsd.providers.base import ModelRequest, ToolSpec
-from responsd.providers.chat_messages import wire_name
+from responsd.providers.chat_messages import text_of, wire_name
 from responsd.providers.local_grammar import CALL_CLOSE, CALL_OPEN, CUSTOM_CLOSE, CUSTOM_OPEN
-from responsd.types.content import InputFile, InputImage, InputText, OutputText, Refusal
+from responsd.types.content import InputFile, InputImage
 from responsd.types.items import (
     CustomToolCall,
     CustomToolCallOutput,
@@ -35,20 +35,13 @@ TOOL_INSTRUCTIONS = (
 
 
 def _text(parts: str | list[Any], where: str) -> str:
-    if isinstance(parts, str):
-        return parts
-    texts = []
-    for part in parts:
-        if isinstance(part, (InputText, OutputText)):
-            texts.append(part.text)
-        elif isinstance(part, Refusal):
-            texts.append(part.refusal)
-        elif isinstance(part, (InputImage, InputFile)):
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, (InputImage, InputFile)):
             raise ProviderRequestError(
                 f"The local model reads text only; {where} holds a {part.type} part.",
                 param=where,
             )
-    return "\n".join(texts)
+    return text_of(parts)
 
 
 def describe_tools(tools: dict[str, ToolSpec]) -> str:

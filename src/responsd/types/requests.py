@@ -35,7 +35,7 @@ class StreamOptions(StrictModel):
     include_obfuscation: bool = False
 
 
-class _ContextFields(StrictModel):
+class ContextFields(StrictModel):
     """What decides the model's context; shared by create and input-token counting."""
 
     model: str = Field(min_length=1)
@@ -51,7 +51,7 @@ class _ContextFields(StrictModel):
     truncation: Literal["auto", "disabled"] | None = None
 
 
-class ResponseCreateRequest(_ContextFields):
+class ResponseCreateRequest(ContextFields):
     """Body of POST /v1/responses."""
 
     store: Annotated[bool, _none_as(True)] = True
@@ -86,7 +86,7 @@ class ResponseCreateRequest(_ContextFields):
     image: WireModel | None = None
 
 
-class InputTokensRequest(_ContextFields):
+class InputTokensRequest(ContextFields):
     """Body of POST /v1/responses/input_tokens."""
 
     input: str | list[InputItem] = Field(default_factory=list)
