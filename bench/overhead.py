@@ -45,10 +45,16 @@ def _process(args: list[str], env: dict[str, str], health_url: str):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(proc.stderr.read().decode()) from None
                 time.sleep(0.1)
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -89,7 +95,7 @@ async def _first_event(client: httpx.AsyncClient, url: str, body: dict) -> float
     return elapsed
 
 
-async def measure(upstream: str, responsd: str, n: int) -> None:
+async def measure(upstream: str, responsd: str, n: int, pid: int) -> None:
     chat = {
         "model": "fake-model",
         "messages": [{"role": "user", "content": "hi"}],
@@ -108,7 +114,10 @@ async def measure(upstream: str, responsd: str, n: int) -> None:
 
         await _timed((direct, through), 50)  # warm connections and caches
         d_lat, r_lat = await _timed((direct, through), n)
-        d_rps, r_rps = await _throughput(direct, n), await _throughput(through, n)
+        d_rps = await _throughput(direct, n)
+        cpu = _cpu_seconds(pid)
+        r_rps = await _throughput(through, n)
+        cpu_per_request = (_cpu_seconds(pid) - cpu) / n * 1000
         d_ttfe = [
             await _first_event(client, f"{upstream}/v1/chat/completions", chat)
             for _ in range(n // 4)
@@ -140,6 +149,7 @@ async def measure(upstream: str, responsd: str, n: int) -> None:
     ):
         print(f"{label:34}{d:10.2f}{r:10.2f}{r - d:10.2f}")
     print(f"{'requests/s':34}{d_rps:10.0f}{r_rps:10.0f}")
+    print(f"{'responsd CPU per request (ms)':34}{'':10}{cpu_per_request:10.2f}")
     f50, c50 = _pct(fresh, 0.5), _pct(chain, 0.5)
     print(f"{'fresh turn p50 (ms)':34}{'':10}{f50:10.2f}")
     print(f"{'turn 51 of a chain p50 (ms)':34}{'':10}{c50:10.2f}{c50 - f50:10.2f}")
@@ -167,9 +177,9 @@ def main() -> None:
         rd_cmd = [sys.executable, "-m", "responsd", "serve"]
         with (
             _process(up_cmd, env, f"{upstream}/v1/models"),
-            _process(rd_cmd, env, f"{responsd}/healthz"),
+            _process(rd_cmd, env, f"{responsd}/healthz") as server,
         ):
-            asyncio.run(measure(upstream, responsd, args.requests))
+            asyncio.run(measure(upstream, responsd, args.requests, server.pid))
 
 
 if __name__ == "__main__":

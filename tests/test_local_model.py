@@ -293,3 +293,37 @@ def test_concurrent_requests_queue_and_all_finish(local):
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(ask, range(4)))
     assert all(status in ("completed", "incomplete") for status in statuses)
+
+
+def test_any_gguf_is_served_under_its_file_name(tmp_path):
+    from bench.servers import ServerThread
+    from responsd.app import create_app
+    from responsd.config import Settings
+    from responsd.providers.local import default_model_path
+
+    path = tmp_path / "my-tiny-model.gguf"
+    path.symlink_to(default_model_path())
+    settings = Settings(_env_file=None, data_dir=tmp_path, model_path=path, local_context=1024)
+    server = ServerThread(create_app(settings)).start()
+    try:
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0) as c:
+            assert [m.id for m in c.models.list()] == ["my-tiny-model"]
+            reply = c.responses.create(model="my-tiny-model", input="Hi", max_output_tokens=16)
+            assert reply.output_text
+    finally:
+        server.stop()
+
+
+def test_history_with_unparsable_call_arguments_is_accepted(local):
+    response = local.responses.create(
+        model=MODEL,
+        input=[
+            {"role": "user", "content": "Weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{oops"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        ],
+        tools=[WEATHER],
+        tool_choice="none",
+        max_output_tokens=16,
+    )
+    assert response.output

@@ -15,8 +15,17 @@ _SDK_EVENT = TypeAdapter(ResponseStreamEvent)
 def check_response(body: dict[str, Any]) -> dict[str, Any]:
     """Validate a Response JSON with the SDK's model and the Open Responses model."""
     SDKResponse.model_validate(body)
-    openresponses_types.ResponseResource.model_validate(_without_schema(body))
+    if _within_open_responses(body):
+        openresponses_types.ResponseResource.model_validate(_without_schema(body))
     return body
+
+
+def _within_open_responses(body: dict[str, Any]) -> bool:
+    # The Open Responses spec knows function tools and message/function_call/reasoning
+    # items only; responses using custom, namespace or hosted tools are OpenAI extensions.
+    tools_ok = all(tool["type"] == "function" for tool in body["tools"])
+    known = {"message", "function_call", "function_call_output", "reasoning"}
+    return tools_ok and all(item["type"] in known for item in body["output"])
 
 
 def _without_schema(body: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +52,8 @@ def stream_events(http: httpx.Client, **body: Any) -> tuple[list[dict[str, Any]]
         event = orjson.loads(data_line[len(b"data: ") :])
         assert name_line[len(b"event: ") :].decode() == event["type"]
         _SDK_EVENT.validate_python(event)
+        if "response" in event:
+            check_response(event["response"])
         events.append(event)
     numbers = [e["sequence_number"] for e in events]
     assert numbers == list(range(len(events))), numbers

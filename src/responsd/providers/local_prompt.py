@@ -71,13 +71,12 @@ def chat_messages(request: ModelRequest, tools: dict[str, ToolSpec]) -> list[dic
         elif isinstance(item, FunctionCall):
             key = wire_name(item.name, item.namespace)
             names[item.call_id] = key
-            call = {"name": key, "arguments": orjson.loads(item.arguments or "{}")}
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": CALL_OPEN + orjson.dumps(call).decode() + CALL_CLOSE,
-                }
+            # Arguments are the model's own JSON text; splice them in rather than re-parse
+            # (a client may send back arguments that are not valid JSON).
+            call = (
+                f'{{"name": {orjson.dumps(key).decode()}, "arguments": {item.arguments or "{}"}}}'
             )
+            messages.append({"role": "assistant", "content": CALL_OPEN + call + CALL_CLOSE})
         elif isinstance(item, CustomToolCall):
             key = wire_name(item.name, item.namespace)
             names[item.call_id] = key
