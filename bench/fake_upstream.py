@@ -32,6 +32,9 @@ class Reply:
     """One scripted answer."""
 
     text: str = ""
+    reasoning: str = ""
+    """Streamed before the text, in `reasoning_field` deltas."""
+    reasoning_field: str = "reasoning_content"
     tool_calls: list[Call] = field(default_factory=list)
     refusal: str = ""
     finish_reason: str | None = None
@@ -130,6 +133,9 @@ def _chunks(body: dict[str, Any], reply: Reply):
 
     yield chunk({"role": "assistant", "content": ""})
     pieces = 0
+    for piece in _split(reply.reasoning, reply.chunk_size):
+        pieces += 1
+        yield chunk({reply.reasoning_field: piece})
     for piece in _split(reply.text, reply.chunk_size):
         pieces += 1
         yield chunk({"content": piece})
@@ -156,6 +162,9 @@ def _chunks(body: dict[str, Any], reply: Reply):
             "completion_tokens": pieces,
             "total_tokens": prompt + pieces,
             "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
+            "completion_tokens_details": {
+                "reasoning_tokens": len(_split(reply.reasoning, reply.chunk_size))
+            },
         }
         yield {**base, "choices": [], "usage": usage}
 

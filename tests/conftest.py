@@ -51,6 +51,30 @@ def server(upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
+def make_client(upstream_server, upstream, tmp_path) -> Iterator:
+    """Build a client on a responsd with extra settings (same scripted upstream)."""
+    _, up = upstream_server
+    started: list[tuple[ServerThread, openai.OpenAI]] = []
+
+    def make(**overrides) -> openai.OpenAI:
+        settings = Settings(
+            _env_file=None,
+            upstream_url=f"{up.url}/v1",
+            data_dir=tmp_path / f"data{len(started)}",
+            **overrides,
+        )
+        thread = ServerThread(create_app(settings)).start()
+        c = openai.OpenAI(base_url=f"{thread.url}/v1", api_key="unused", max_retries=0)
+        started.append((thread, c))
+        return c
+
+    yield make
+    for thread, c in started:
+        c.close()
+        thread.stop()
+
+
+@pytest.fixture
 def client(server, upstream) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0) as c:
         yield c

@@ -68,7 +68,11 @@ def _codex_request(history):
 
 def test_a_codex_turn_sequence_with_resent_history(http, upstream):
     upstream.script(
-        Reply(text="Running ls.", tool_calls=[Call("shell", '{"command":["ls"]}', id="call_a")]),
+        Reply(
+            reasoning="The user wants files listed.",
+            text="Running ls.",
+            tool_calls=[Call("shell", '{"command":["ls"]}', id="call_a")],
+        ),
         Reply(text="Done."),
     )
     user = {
@@ -79,21 +83,17 @@ def test_a_codex_turn_sequence_with_resent_history(http, upstream):
     }
     events, _ = stream_events(http, **_codex_request([user]))
     items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
-    assert [i["type"] for i in items] == ["message", "function_call"]
-    # Codex sends our own items back unchanged, plus a reasoning item and its call output.
-    reasoning = {
-        "type": "reasoning",
-        "id": "rs_1",
-        "summary": [],
-        "content": None,
-        "encrypted_content": "gAAAA",
-    }
-    assistant = {**items[0], "phase": "commentary"}
+    assert [i["type"] for i in items] == ["reasoning", "message", "function_call"]
+    assert items[0]["encrypted_content"].startswith("rsd1.")
+    # Codex sends our own items back unchanged (reasoning without its readable content),
+    # plus the call's output.
+    reasoning = {**items[0], "content": None}
+    assistant = {**items[1], "phase": "commentary"}
     history = [
         user,
         reasoning,
         assistant,
-        items[1],
+        items[2],
         {"type": "function_call_output", "id": "fco_1", "call_id": "call_a", "output": "a.txt"},
     ]
     events, _ = stream_events(http, **_codex_request(history))

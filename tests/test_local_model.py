@@ -10,6 +10,11 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from bench.servers import ServerThread
+from responsd.app import create_app
+from responsd.config import Settings
+from responsd.providers.local import default_model_path
+
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 
@@ -296,11 +301,6 @@ def test_concurrent_requests_queue_and_all_finish(local):
 
 
 def test_any_gguf_is_served_under_its_file_name(tmp_path):
-    from bench.servers import ServerThread
-    from responsd.app import create_app
-    from responsd.config import Settings
-    from responsd.providers.local import default_model_path
-
     path = tmp_path / "my-tiny-model.gguf"
     path.symlink_to(default_model_path())
     settings = Settings(_env_file=None, data_dir=tmp_path, model_path=path, local_context=1024)
@@ -327,3 +327,30 @@ def test_history_with_unparsable_call_arguments_is_accepted(local):
         max_output_tokens=16,
     )
     assert response.output
+
+
+def test_reasoning_effort_beyond_minimal_is_a_400_naming_the_model(local):
+    assert local.responses.create(
+        model=MODEL, input="Hi", reasoning={"effort": "minimal"}, max_output_tokens=16
+    ).output
+    with pytest.raises(openai.BadRequestError) as info:
+        local.responses.create(model=MODEL, input="Hi", reasoning={"effort": "high"})
+    assert info.value.param == "reasoning.effort" and MODEL in info.value.message
+
+
+def test_truncation_uses_the_exact_window(tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, local_context=1024, local_seed=1)
+    server = ServerThread(create_app(settings)).start()
+    history = [{"role": "user", "content": f"note {n}: " + "word " * 60} for n in range(20)]
+    history.append({"role": "user", "content": "Summarize."})
+    try:
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0) as c:
+            with pytest.raises(openai.BadRequestError) as info:
+                c.responses.create(model=MODEL, input=history, max_output_tokens=16)
+            assert info.value.code == "context_length_exceeded"
+            response = c.responses.create(
+                model=MODEL, input=history, truncation="auto", max_output_tokens=16
+            )
+            assert 800 < response.usage.input_tokens <= 1024 - 16
+    finally:
+        server.stop()

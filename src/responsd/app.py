@@ -15,11 +15,12 @@ from starlette.routing import Route
 from responsd.api import models, responses
 from responsd.api.errors import add_exception_handlers
 from responsd.config import Settings
-from responsd.engine.loop import Engine
+from responsd.engine.loop import Engine, EngineOptions
 from responsd.providers.base import Provider
 from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
 from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
 from responsd.request_ids import RequestIdMiddleware
+from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
 
 
@@ -30,6 +31,9 @@ def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | Non
             api_key=settings.upstream_api_key,
             read_timeout=settings.upstream_timeout,
             connect_timeout=settings.upstream_connect_timeout,
+            think_tags=settings.upstream_think_tags,
+            reasoning_history=settings.upstream_reasoning_history,
+            context_window=settings.upstream_context_window,
         )
         return OpenAIChatModel(config, transport)
     config = LocalModelConfig(
@@ -54,7 +58,12 @@ def create_app(
         store = await SQLStore.open(settings.resolved_database_url())
         # Loading weights blocks for a moment; keep it off the event loop.
         provider = await asyncio.to_thread(build_provider, settings, upstream_transport)
-        app.state.engine = Engine(store, provider)
+        keys = KeyRing.load(settings.encryption_keys, settings.data_dir)
+        options = EngineOptions(
+            summary_model=settings.summary_model,
+            zero_data_retention=settings.zero_data_retention,
+        )
+        app.state.engine = Engine(store, provider, keys, options)
         try:
             yield
         finally:

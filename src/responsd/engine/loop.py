@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from responsd.engine.context import (
     ContextCache,
     load_history,
+    model_view,
     normalize_input,
     resolve_references,
 )
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
+from responsd.engine.reasoning import settle_reasoning
 from responsd.engine.reducer import apply
 from responsd.engine.requests import (
     ToolPlan,
@@ -25,18 +27,21 @@ from responsd.engine.requests import (
     check_create_request,
     plan_tools,
 )
+from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
 from responsd.ids import new_id
 from responsd.providers.base import (
     Finish,
     ModelRequest,
     Provider,
+    ReasoningDelta,
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
     ToolCallStart,
     UsageDelta,
 )
+from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
 from responsd.types.events import (
     ErrorEvent,
@@ -94,11 +99,41 @@ class _EventLog:
         return event
 
 
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    summary_model: str | None = None
+    """Model that writes reasoning summaries; default: the request's own model."""
+    zero_data_retention: bool = False
+    """Force store=false on every request."""
+
+
 class Engine:
-    def __init__(self, store: SQLStore, provider: Provider):
+    def __init__(
+        self,
+        store: SQLStore,
+        provider: Provider,
+        keys: KeyRing,
+        options: EngineOptions | None = None,
+    ):
         self.store = store
         self.provider = provider
+        self.keys = keys
+        self.options = options or EngineOptions()
         self.contexts = ContextCache()
+
+    async def _context(
+        self, request: ContextFields, plan: ToolPlan
+    ) -> tuple[tuple[Item, ...], list[Item], ModelRequest]:
+        """History, this request's input items, and the model request built from both."""
+        history = await load_history(self.store, self.contexts, request.previous_response_id)
+        items = await resolve_references(self.store, normalize_input(request.input))
+        view = [
+            *model_view(history, self.keys, "previous_response_id"),
+            *model_view(items, self.keys, "input"),
+        ]
+        model_request = _model_request(request, view, plan)
+        self.provider.validate(model_request)
+        return history, items, fit_context(self.provider, model_request, request.truncation)
 
     async def delete_response(self, response_id: str) -> bool:
         deleted = await self.store.delete_response(response_id)
@@ -108,29 +143,25 @@ class Engine:
 
     async def prepare(self, request: ResponseCreateRequest) -> PreparedResponse:
         check_create_request(request)
+        if self.options.zero_data_retention:
+            request.store = False
         plan = plan_tools(request)
-        input_items = normalize_input(request.input)
-        history = await load_history(self.store, self.contexts, request.previous_response_id)
-        input_items = await resolve_references(self.store, input_items)
+        history, input_items, model_request = await self._context(request, plan)
         if plan.skipped:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
         return PreparedResponse(
             request=request,
             snapshot=_initial_response(request),
             input_items=input_items,
-            model_request=_model_request(request, [*history, *input_items], plan),
+            model_request=model_request,
             history=history,
             skipped_tools=plan.skipped,
         )
 
     async def count_input_tokens(self, request: InputTokensRequest) -> int:
         check_context_fields(request)
-        plan = plan_tools(request)
-        history = await load_history(self.store, self.contexts, request.previous_response_id)
-        items = await resolve_references(self.store, normalize_input(request.input))
-        return await self.provider.count_input_tokens(
-            _model_request(request, [*history, *items], plan)
-        )
+        _, _, model_request = await self._context(request, plan_tools(request))
+        return await self.provider.count_input_tokens(model_request)
 
     async def run(self, p: PreparedResponse) -> AsyncIterator[ResponseStreamEvent]:
         events = _EventLog(p.snapshot)
@@ -145,7 +176,14 @@ class Engine:
         finish = "stop"
         try:
             async for delta in self.provider.stream(p.model_request):
+                if builder.reasoning_item and not isinstance(
+                    delta, ReasoningDelta | UsageDelta | Finish
+                ):
+                    async for event in self._settle_reasoning(builder, request):
+                        yield events.emit(event)
                 match delta:
+                    case ReasoningDelta():
+                        batch = builder.reasoning(delta.text)
                     case TextDelta():
                         batch = builder.text(delta.text)
                     case RefusalDelta():
@@ -161,6 +199,9 @@ class Engine:
                         finish = delta.reason
                         continue
                 for event in batch:
+                    yield events.emit(event)
+            if builder.reasoning_item:
+                async for event in self._settle_reasoning(builder, request):
                     yield events.emit(event)
             incomplete = finish in ("length", "content_filter")
             for event in builder.close("incomplete" if incomplete else "completed"):
@@ -196,6 +237,13 @@ class Engine:
             return
         terminal = ResponseIncompleteEvent if incomplete else ResponseCompletedEvent
         yield events.emit(terminal(response=final))
+
+    def _settle_reasoning(
+        self, builder: OutputBuilder, request: ResponseCreateRequest
+    ) -> AsyncIterator[ResponseStreamEvent]:
+        return settle_reasoning(
+            builder, self.provider, request, self.keys, self.options.summary_model
+        )
 
     async def _save(self, p: PreparedResponse, final: Response, quiet: bool = False) -> None:
         p.final_json = final.model_dump_json()

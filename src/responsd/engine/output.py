@@ -9,7 +9,7 @@ from typing import Literal
 
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
-from responsd.types.content import OutputText, Refusal
+from responsd.types.content import OutputText, ReasoningText, Refusal, SummaryText
 from responsd.types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -21,11 +21,17 @@ from responsd.types.events import (
     ResponseOutputItemDoneEvent,
     ResponseOutputTextDeltaEvent,
     ResponseOutputTextDoneEvent,
+    ResponseReasoningSummaryPartAddedEvent,
+    ResponseReasoningSummaryPartDoneEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningSummaryTextDoneEvent,
+    ResponseReasoningTextDeltaEvent,
+    ResponseReasoningTextDoneEvent,
     ResponseRefusalDeltaEvent,
     ResponseRefusalDoneEvent,
     ResponseStreamEvent,
 )
-from responsd.types.items import CustomToolCall, FunctionCall, Message
+from responsd.types.items import CustomToolCall, FunctionCall, Message, Reasoning
 
 Events = list[ResponseStreamEvent]
 
@@ -37,6 +43,16 @@ class _OpenMessage:
     parts: list[OutputText | Refusal] = field(default_factory=list)
     kind: Literal["text", "refusal"] | None = None
     chunks: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _OpenReasoning:
+    item_id: str
+    output_index: int
+    chunks: list[str] = field(default_factory=list)
+    text: str | None = None
+    """Set once the raw text is final; summaries may still follow."""
+    summary: list[SummaryText] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -55,10 +71,88 @@ class OutputBuilder:
     next_index: int = 0
     max_calls: int | None = None
     message: _OpenMessage | None = None
+    reasoning_item: _OpenReasoning | None = None
     calls: dict[int, _OpenCall] = field(default_factory=dict)
     kept_calls: int = 0
     texts: list[str] = field(default_factory=list)
     """Every finished output_text, for structured-output checks."""
+
+    def reasoning(self, delta: str) -> Events:
+        events = self._close_message("completed")
+        r = self.reasoning_item
+        if r is None:
+            r = self.reasoning_item = _OpenReasoning(new_item_id("reasoning"), self._take_index())
+            item = Reasoning(id=r.item_id, summary=[], content=[], status="in_progress")
+            events.append(ResponseOutputItemAddedEvent(output_index=r.output_index, item=item))
+            events.append(
+                ResponseContentPartAddedEvent(
+                    item_id=r.item_id,
+                    output_index=r.output_index,
+                    content_index=0,
+                    part=ReasoningText(text=""),
+                )
+            )
+        r.chunks.append(delta)
+        events.append(
+            ResponseReasoningTextDeltaEvent(
+                item_id=r.item_id, output_index=r.output_index, content_index=0, delta=delta
+            )
+        )
+        return events
+
+    def end_reasoning_text(self) -> tuple[Events, str]:
+        """Finish the raw reasoning; the item stays open for summaries (`finish_reasoning`)."""
+        r = self.reasoning_item
+        r.text = "".join(r.chunks)
+        ids = {"item_id": r.item_id, "output_index": r.output_index, "content_index": 0}
+        return [
+            ResponseReasoningTextDoneEvent(**ids, text=r.text),
+            ResponseContentPartDoneEvent(**ids, part=ReasoningText(text=r.text)),
+        ], r.text
+
+    def summary_start(self) -> Events:
+        r = self.reasoning_item
+        r.summary.append(SummaryText(text=""))
+        return [
+            ResponseReasoningSummaryPartAddedEvent(
+                item_id=r.item_id,
+                output_index=r.output_index,
+                summary_index=len(r.summary) - 1,
+                part=SummaryText(text=""),
+            )
+        ]
+
+    def summary_delta(self, delta: str) -> ResponseStreamEvent:
+        r = self.reasoning_item
+        r.summary[-1].text += delta
+        return ResponseReasoningSummaryTextDeltaEvent(
+            item_id=r.item_id,
+            output_index=r.output_index,
+            summary_index=len(r.summary) - 1,
+            delta=delta,
+        )
+
+    def summary_end(self) -> Events:
+        r = self.reasoning_item
+        ids = {"item_id": r.item_id, "output_index": r.output_index}
+        index, text = len(r.summary) - 1, r.summary[-1].text
+        return [
+            ResponseReasoningSummaryTextDoneEvent(**ids, summary_index=index, text=text),
+            ResponseReasoningSummaryPartDoneEvent(
+                **ids, summary_index=index, part=SummaryText(text=text)
+            ),
+        ]
+
+    def finish_reasoning(self, encrypted_content: str | None) -> Events:
+        r, self.reasoning_item = self.reasoning_item, None
+        item = Reasoning(
+            id=r.item_id,
+            summary=[part.model_copy() for part in r.summary],
+            content=[ReasoningText(text=r.text or "")],
+            encrypted_content=encrypted_content,
+            status="completed",
+        )
+        return [ResponseOutputItemDoneEvent(output_index=r.output_index, item=item)]
 
     def text(self, delta: str) -> Events:
         events = self._open_part("text")

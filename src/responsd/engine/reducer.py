@@ -22,6 +22,12 @@ from responsd.types.events import (
     ResponseOutputItemDoneEvent,
     ResponseOutputTextDeltaEvent,
     ResponseOutputTextDoneEvent,
+    ResponseReasoningSummaryPartAddedEvent,
+    ResponseReasoningSummaryPartDoneEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningSummaryTextDoneEvent,
+    ResponseReasoningTextDeltaEvent,
+    ResponseReasoningTextDoneEvent,
     ResponseRefusalDeltaEvent,
     ResponseRefusalDoneEvent,
     ResponseStreamEvent,
@@ -69,6 +75,18 @@ def apply(snapshot: Response | None, event: ResponseStreamEvent) -> Response:
             output[event.output_index].input += event.delta
         case ResponseCustomToolCallInputDoneEvent():
             output[event.output_index].input = event.input
+        case ResponseReasoningTextDeltaEvent():
+            output[event.output_index].content[event.content_index].text += event.delta
+        case ResponseReasoningTextDoneEvent():
+            output[event.output_index].content[event.content_index].text = event.text
+        case ResponseReasoningSummaryPartAddedEvent():
+            output[event.output_index].summary.append(event.part)
+        case ResponseReasoningSummaryPartDoneEvent():
+            output[event.output_index].summary[event.summary_index] = event.part
+        case ResponseReasoningSummaryTextDeltaEvent():
+            output[event.output_index].summary[event.summary_index].text += event.delta
+        case ResponseReasoningSummaryTextDoneEvent():
+            output[event.output_index].summary[event.summary_index].text = event.text
         case ErrorEvent():
             pass  # the response.failed that follows carries the error
     return snapshot

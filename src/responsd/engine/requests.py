@@ -24,8 +24,7 @@ from responsd.types.tools import (
 )
 
 # `include` values we honour. Those naming hosted tools are trivially honoured while the
-# tools are withheld (no such items exist); reasoning.encrypted_content likewise until
-# reasoning items exist (issue: reasoning).
+# tools are withheld (no such items exist).
 SUPPORTED_INCLUDES = frozenset(
     {
         "reasoning.encrypted_content",
@@ -65,11 +64,6 @@ def check_create_request(request: ResponseCreateRequest) -> None:
         value = getattr(request, name)
         if value not in (None, False):
             raise UnsupportedParameterError(message, param=name)
-    if request.truncation == "auto":
-        raise UnsupportedParameterError(
-            "truncation 'auto' is not supported yet; use 'disabled' (the default).",
-            param="truncation",
-        )
     if request.top_logprobs:
         raise UnsupportedParameterError(
             "Log probabilities are not supported yet; omit top_logprobs or set it to 0.",

@@ -72,6 +72,13 @@ class RefusalDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Reasoning text, kept apart from the visible answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallStart:
     """A new tool call; `index` identifies it in the following argument deltas."""
 
@@ -114,6 +121,18 @@ class ModelInfo:
 
 
 class Provider(Protocol):
+    def validate(self, request: ModelRequest) -> None:
+        """Raise a client error now (before any event) if `request` cannot run here."""
+        ...
+
+    def context_window(self, model: str) -> int | None:
+        """Tokens the model can attend to; None when unknown."""
+        ...
+
+    def estimate_tokens(self, request: ModelRequest) -> int:
+        """Input tokens of `request`: exact where the provider can tokenize, else an estimate."""
+        ...
+
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
         """Run one model turn, yielding deltas as they come."""
         ...

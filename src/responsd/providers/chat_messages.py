@@ -5,7 +5,9 @@ What the chat wire cannot carry, decided here once:
 - a function inside a `namespace` tool is shown as `<namespace>__<name>`;
 - a `custom` tool is shown as a function with one string parameter, `input`, and its
   grammar (if any) quoted in the description: chat upstreams cannot enforce grammars;
-- reasoning items and items of tools this server does not run are left out.
+- reasoning items are left out, or (reasoning_history="reasoning_content") passed as
+  `reasoning_content` on the next assistant message, as vLLM/SGLang reasoning parsers expect;
+- items of tools this server does not run are left out.
 """
 
 from typing import Any
@@ -21,6 +23,7 @@ from responsd.types.items import (
     FunctionCall,
     FunctionCallOutput,
     Message,
+    Reasoning,
 )
 
 NAMESPACE_SEPARATOR = "__"
@@ -114,15 +117,23 @@ def _tool_call(call_id: str, key: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": key, "arguments": arguments}}
 
 
-def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
+def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
+    reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
     for item in request.items:
         call = None
+        if isinstance(item, Reasoning):
+            if reasoning_history == "reasoning_content":
+                reasoning.extend(part.text for part in item.content or ())
+            continue
         if isinstance(item, Message):
             role = "system" if item.role == "developer" else item.role
             messages.append({"role": role, "content": _chat_content(item.content)})
+            if role == "assistant" and reasoning:
+                messages[-1]["reasoning_content"] = "\n".join(reasoning)
+                reasoning = []
         elif isinstance(item, FunctionCall):
             call = _tool_call(item.call_id, wire_name(item.name, item.namespace), item.arguments)
         elif isinstance(item, CustomToolCall):
@@ -136,5 +147,8 @@ def chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
             # Consecutive calls (and the text just before them) form one assistant turn.
             if not messages or messages[-1]["role"] != "assistant":
                 messages.append({"role": "assistant", "content": None})
+            if reasoning:
+                messages[-1]["reasoning_content"] = "\n".join(reasoning)
+                reasoning = []
             messages[-1].setdefault("tool_calls", []).append(call)
     return messages

@@ -146,7 +146,7 @@ class LocalModel:
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(self.model_id, 0, "responsd-local")]
 
-    def _check_model(self, request: ModelRequest) -> None:
+    def validate(self, request: ModelRequest) -> None:
         if request.model != self.model_id:
             raise InvalidRequestError(
                 f"The model '{request.model}' does not exist here; this server runs "
@@ -154,6 +154,19 @@ class LocalModel:
                 param="model",
                 code="model_not_found",
             )
+        if request.reasoning_effort not in (None, "none", "minimal"):
+            raise InvalidRequestError(
+                f"The model '{self.model_id}' does not reason, so reasoning.effort "
+                f"'{request.reasoning_effort}' cannot be honoured; use 'none' or 'minimal'.",
+                param="reasoning.effort",
+            )
+        build_grammar(tool_table(request.tools), request.tool_choice, request.output_format)
+
+    def context_window(self, model: str) -> int | None:
+        return self.context_size
+
+    def estimate_tokens(self, request: ModelRequest) -> int:
+        return len(self._prompt_tokens(request))  # exact: the model's own tokenizer
 
     def _prompt_tokens(self, request: ModelRequest) -> list[int]:
         tools = tool_table(request.tools)
@@ -166,11 +179,10 @@ class LocalModel:
         return self._tokenizer.tokenize(prompt.encode(), add_bos=False, special=True)
 
     async def count_input_tokens(self, request: ModelRequest) -> int:
-        self._check_model(request)
+        self.validate(request)
         return len(self._prompt_tokens(request))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
-        self._check_model(request)
         tools = tool_table(request.tools)
         tokens = self._prompt_tokens(request)
         room = self.context_size - len(tokens)

@@ -24,6 +24,7 @@ from responsd.providers.base import (
     ModelDelta,
     ModelInfo,
     ModelRequest,
+    ReasoningDelta,
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
@@ -32,6 +33,7 @@ from responsd.providers.base import (
     UsageDelta,
 )
 from responsd.providers.chat_messages import chat_messages, chat_tool, chat_tool_choice, tool_table
+from responsd.providers.think_tags import ThinkSplitter
 from responsd.types.text import FormatJSONObject, FormatJSONSchema
 
 _FINISH_REASONS = {
@@ -50,11 +52,23 @@ class UpstreamConfig:
     api_key: str | None = None
     read_timeout: float = 300.0
     connect_timeout: float = 10.0
+    think_tags: bool = False
+    """Treat `<think>…</think>` in the content as reasoning (models without a reasoning parser)."""
+    reasoning_history: str = "drop"
+    """"drop" earlier reasoning, or send it back as `reasoning_content` on assistant turns."""
+    context_window: int | None = None
+    """The upstream model's context, in tokens, for `truncation`; None when not configured."""
+
+
+BYTES_PER_TOKEN = 3
+"""Token estimate for upstreams, which expose no tokenizer: generous, so a fit is a real fit
+(English averages about 4 bytes per token, JSON and code fewer)."""
 
 
 @dataclass(slots=True)
 class _StreamState:
     tools: dict[str, ToolSpec]
+    think: ThinkSplitter | None = None
     calls: dict[int, ToolSpec] = field(default_factory=dict)
     custom_inputs: dict[int, list[str]] = field(default_factory=dict)
     finish: str | None = None
@@ -65,6 +79,7 @@ class OpenAIChatModel:
     """Provider for an OpenAI-compatible Chat Completions upstream."""
 
     def __init__(self, config: UpstreamConfig, transport: httpx.AsyncBaseTransport | None = None):
+        self._config = config
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self._client = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/"),
@@ -77,6 +92,17 @@ class OpenAIChatModel:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    def validate(self, request: ModelRequest) -> None:
+        tool_table(request.tools)
+
+    def context_window(self, model: str) -> int | None:
+        return self._config.context_window
+
+    def estimate_tokens(self, request: ModelRequest) -> int:
+        body = self._body(request, tool_table(request.tools))
+        size = len(orjson.dumps([body["messages"], body.get("tools")]))
+        return -(-size // BYTES_PER_TOKEN)
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -115,7 +141,7 @@ class OpenAIChatModel:
     def _body(self, request: ModelRequest, tools: dict[str, ToolSpec]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": chat_messages(request),
+            "messages": chat_messages(request, self._config.reasoning_history),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -149,7 +175,7 @@ class OpenAIChatModel:
     async def _deltas(
         self, body: dict[str, Any], tools: dict[str, ToolSpec]
     ) -> AsyncIterator[ModelDelta]:
-        state = _StreamState(tools)
+        state = _StreamState(tools, ThinkSplitter() if self._config.think_tags else None)
         done = False
         try:
             async with self._client.stream(
@@ -175,6 +201,9 @@ class OpenAIChatModel:
             raise _map_transport_error(exc) from exc
         if not done and state.finish is None:
             raise ProviderError("The upstream closed the stream before finishing its answer.")
+        if state.think is not None:
+            for kind, piece in state.think.flush():
+                yield ReasoningDelta(piece) if kind == "reasoning" else TextDelta(piece)
         for index, parts in state.custom_inputs.items():
             yield ToolCallDelta(index, _unwrap_custom_input("".join(parts)))
         if state.usage is not None:
@@ -211,8 +240,18 @@ def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta
         )
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
+        # vLLM and SGLang name it reasoning_content; Ollama and newer vLLM, reasoning.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            deltas.append(ReasoningDelta(reasoning))
         if delta.get("content"):
-            deltas.append(TextDelta(delta["content"]))
+            if state.think is None:
+                deltas.append(TextDelta(delta["content"]))
+            else:
+                for kind, piece in state.think.feed(delta["content"]):
+                    deltas.append(
+                        ReasoningDelta(piece) if kind == "reasoning" else TextDelta(piece)
+                    )
         if delta.get("refusal"):
             deltas.append(RefusalDelta(delta["refusal"]))
         for call in delta.get("tool_calls") or ():

@@ -51,7 +51,23 @@ class Refusal(WireModel):
     refusal: str
 
 
+class ReasoningText(WireModel):
+    """Raw reasoning written by the model."""
+
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class SummaryText(WireModel):
+    """A summary of the model's reasoning."""
+
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
 ContentPart: TypeAlias = Annotated[
     InputText | InputImage | InputFile | OutputText | Refusal, Field(discriminator="type")
 ]
-OutputContentPart: TypeAlias = Annotated[OutputText | Refusal, Field(discriminator="type")]
+OutputContentPart: TypeAlias = Annotated[
+    OutputText | Refusal | ReasoningText, Field(discriminator="type")
+]

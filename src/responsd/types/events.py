@@ -7,7 +7,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
-from responsd.types.content import OutputContentPart
+from responsd.types.content import OutputContentPart, SummaryText
 from responsd.types.items import OutputItem
 from responsd.types.response import Response
 
@@ -168,6 +168,66 @@ class ResponseCustomToolCallInputDoneEvent(_Event):
     input: str
 
 
+class ResponseReasoningTextDeltaEvent(_Event):
+    """More raw reasoning text."""
+
+    type: Literal["response.reasoning_text.delta"] = "response.reasoning_text.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class ResponseReasoningTextDoneEvent(_Event):
+    """The full raw reasoning text of one part."""
+
+    type: Literal["response.reasoning_text.done"] = "response.reasoning_text.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+
+
+class ResponseReasoningSummaryPartAddedEvent(_Event):
+    """A summary part was opened on a reasoning item."""
+
+    type: Literal["response.reasoning_summary_part.added"] = "response.reasoning_summary_part.added"
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ResponseReasoningSummaryPartDoneEvent(_Event):
+    """A summary part is final."""
+
+    type: Literal["response.reasoning_summary_part.done"] = "response.reasoning_summary_part.done"
+    item_id: str
+    output_index: int
+    summary_index: int
+    part: SummaryText
+
+
+class ResponseReasoningSummaryTextDeltaEvent(_Event):
+    """More summary text."""
+
+    type: Literal["response.reasoning_summary_text.delta"] = "response.reasoning_summary_text.delta"
+    item_id: str
+    output_index: int
+    summary_index: int
+    delta: str
+
+
+class ResponseReasoningSummaryTextDoneEvent(_Event):
+    """The full text of a summary part."""
+
+    type: Literal["response.reasoning_summary_text.done"] = "response.reasoning_summary_text.done"
+    item_id: str
+    output_index: int
+    summary_index: int
+    text: str
+
+
 class ErrorEvent(_Event):
     """A failure after the stream started; flat, as the hosted API sends it."""
 
@@ -195,6 +255,12 @@ ResponseStreamEvent: TypeAlias = Annotated[
     | ResponseFunctionCallArgumentsDoneEvent
     | ResponseCustomToolCallInputDeltaEvent
     | ResponseCustomToolCallInputDoneEvent
+    | ResponseReasoningTextDeltaEvent
+    | ResponseReasoningTextDoneEvent
+    | ResponseReasoningSummaryPartAddedEvent
+    | ResponseReasoningSummaryPartDoneEvent
+    | ResponseReasoningSummaryTextDeltaEvent
+    | ResponseReasoningSummaryTextDoneEvent
     | ErrorEvent,
     Field(discriminator="type"),
 ]

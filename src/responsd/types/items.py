@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import Discriminator, Field, Tag
 
 from responsd.types._base import WireModel, omitted_when_none
-from responsd.types.content import ContentPart
+from responsd.types.content import ContentPart, ReasoningText, SummaryText
 
 ItemStatus: TypeAlias = Literal["in_progress", "completed", "incomplete"]
 
@@ -75,10 +75,18 @@ class Reasoning(WireModel):
 
     type: Literal["reasoning"] = "reasoning"
     id: str | None = None
-    summary: list[dict[str, Any]] = Field(default_factory=list)
-    content: list[dict[str, Any]] | None = omitted_when_none()
+    summary: list[SummaryText] = Field(default_factory=list)
+    content: list[ReasoningText] | None = omitted_when_none()
     encrypted_content: str | None = omitted_when_none()
     status: ItemStatus | None = omitted_when_none()
+
+
+class Compaction(WireModel):
+    """An encrypted summary of earlier context, made by POST /v1/responses/compact."""
+
+    type: Literal["compaction"] = "compaction"
+    id: str | None = None
+    encrypted_content: str
 
 
 class ItemReference(WireModel):
@@ -127,6 +135,7 @@ _MODELLED = {
     "custom_tool_call",
     "custom_tool_call_output",
     "reasoning",
+    "compaction",
     "item_reference",
 }
 
@@ -150,6 +159,7 @@ InputItem: TypeAlias = Annotated[
     | Annotated[CustomToolCall, Tag("custom_tool_call")]
     | Annotated[CustomToolCallOutput, Tag("custom_tool_call_output")]
     | Annotated[Reasoning, Tag("reasoning")]
+    | Annotated[Compaction, Tag("compaction")]
     | Annotated[ItemReference, Tag("item_reference")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
@@ -171,6 +181,7 @@ Item: TypeAlias = (
     | CustomToolCall
     | CustomToolCallOutput
     | Reasoning
+    | Compaction
     | ItemReference
     | OtherItem
 )

@@ -90,3 +90,15 @@ class InputTokensRequest(ContextFields):
     """Body of POST /v1/responses/input_tokens."""
 
     input: str | list[InputItem] = Field(default_factory=list)
+
+
+class CompactRequest(StrictModel):
+    """Body of POST /v1/responses/compact."""
+
+    model: str = Field(min_length=1)
+    input: str | list[InputItem] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None

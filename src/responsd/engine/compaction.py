@@ -1,0 +1,72 @@
+"""POST /v1/responses/compact: a long history becomes its user messages plus one sealed summary.
+
+The summary is written by the requested model over the whole context; the `compaction`
+item that carries it is sealed (see sealing.py), and shown to the model, when sent back
+as input, as a developer message holding the summary.
+"""
+
+import time
+from typing import Any
+
+from responsd.engine.context import load_history, model_view, normalize_input, resolve_references
+from responsd.engine.loop import Engine
+from responsd.engine.truncation import fit_context
+from responsd.ids import new_id
+from responsd.providers.base import ModelRequest, TextDelta, UsageDelta
+from responsd.types.content import InputText
+from responsd.types.items import Compaction, Message
+from responsd.types.requests import CompactRequest
+
+COMPACT_INSTRUCTIONS = (
+    "You compress conversations. Write a summary of the conversation so far that lets it "
+    "continue without the original: the user's goals, decisions made, facts and tool "
+    "results that matter, and what is still open. Be brief and concrete."
+)
+COMPACT_ASK = "Summarize the conversation above, as instructed."
+
+
+async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
+    history = await load_history(engine.store, engine.contexts, request.previous_response_id)
+    items = await resolve_references(engine.store, normalize_input(request.input or []))
+    view = [
+        *model_view(history, engine.keys, "previous_response_id"),
+        *model_view(items, engine.keys, "input"),
+    ]
+    instructions = COMPACT_INSTRUCTIONS
+    if request.instructions:
+        instructions = f"{request.instructions}\n\n{COMPACT_INSTRUCTIONS}"
+    ask = Message(role="user", content=[InputText(text=COMPACT_ASK)])
+    model_request = ModelRequest(
+        model=request.model,
+        items=[*view, ask],
+        instructions=instructions,
+        prompt_cache_key=request.prompt_cache_key,
+    )
+    engine.provider.validate(model_request)
+    # A history too long for the window is what compaction is for: when the window is
+    # known, summarize what fits (the newest items); otherwise the backend decides.
+    known = engine.provider.context_window(request.model) is not None
+    model_request = fit_context(engine.provider, model_request, "auto" if known else None)
+    pieces: list[str] = []
+    usage = UsageDelta(0, 0)
+    async for delta in engine.provider.stream(model_request):
+        if isinstance(delta, TextDelta):
+            pieces.append(delta.text)
+        elif isinstance(delta, UsageDelta):
+            usage = delta
+    sealed = engine.keys.seal("compaction", {"summary": "".join(pieces).strip()})
+    kept = [i for i in (*history, *items) if isinstance(i, Message) and i.role == "user"]
+    output = [*kept, Compaction(id=new_id("cmp"), encrypted_content=sealed)]
+    return {
+        "id": new_id("resp"),
+        "object": "response.compaction",
+        "created_at": int(time.time()),
+        "output": [item.model_dump(mode="json") for item in output],
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
+            "output_tokens": usage.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+        },
+    }
