@@ -95,3 +95,20 @@ def test_keys_are_generated_once_in_the_data_dir(tmp_path):
     first = KeyRing.load(None, tmp_path).seal("reasoning", {"text": "t"})
     assert KeyRing.load(None, tmp_path).open("reasoning", first, "p") == {"text": "t"}
     assert (tmp_path / "encryption.keys").stat().st_mode & 0o777 == 0o600
+
+
+def test_rotate_key_command_keeps_old_values_readable(tmp_path):
+    import subprocess
+    import sys
+
+    sealed = KeyRing.load(None, tmp_path).seal("reasoning", {"text": "t"})
+    done = subprocess.run(
+        [sys.executable, "-m", "responsd", "rotate-key", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "New encryption key" in done.stdout
+    rotated = KeyRing.load(None, tmp_path)
+    assert rotated.open("reasoning", sealed, "p") == {"text": "t"}
+    assert rotated.seal("reasoning", {}).split(".")[1] != sealed.split(".")[1]

@@ -45,6 +45,9 @@ def test_think_tags_are_split_out_when_configured(make_client, upstream):
     assert reasoning.content[0].text == "Let me count: 4."
     assert response.output_text == "The answer is 4."
     assert "think" not in response.output_text
+    # The fake reports no reasoning tokens for inline text: shared out by characters.
+    usage = response.usage
+    assert 0 < usage.output_tokens_details.reasoning_tokens < usage.output_tokens
 
 
 def test_think_tags_are_text_unless_configured(client, upstream):

@@ -10,6 +10,7 @@ from responsd import __version__
 from responsd.app import create_app
 from responsd.config import Settings
 from responsd.request_ids import RequestIdFilter
+from responsd.sealing import rotate_key
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -34,7 +35,16 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--upstream-url", help="Chat Completions base URL (RESPONSD_UPSTREAM_URL)")
     serve.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
     serve.add_argument("--model-path", help="GGUF file to serve (RESPONSD_MODEL_PATH)")
+    keys = commands.add_parser(
+        "rotate-key", help="add a new encryption key in the data dir (old ones stay readable)"
+    )
+    keys.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
     args = parser.parse_args(argv)
+    if args.command == "rotate-key":
+        data_dir = Settings(**({"data_dir": args.data_dir} if args.data_dir else {})).data_dir
+        path = rotate_key(data_dir)
+        print(f"New encryption key added to {path}; restart responsd to seal with it.")
+        return
 
     flags = {
         "host": args.host,

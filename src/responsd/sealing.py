@@ -82,3 +82,11 @@ class KeyRing:
     @staticmethod
     def _error(param: str, why: str) -> UnsealError:
         return UnsealError(f"The encrypted content could not be opened: {why}.", param=param)
+
+
+def rotate_key(data_dir: Path) -> Path:
+    """Put a new key first in the data dir's key file; the old ones keep opening old values."""
+    KeyRing.load(None, data_dir)  # creates the file if there is none yet
+    path = data_dir / KEY_FILE
+    path.write_text(new_key() + "\n" + path.read_text())
+    return path

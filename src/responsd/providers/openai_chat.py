@@ -5,7 +5,7 @@ The upstream is always streamed; tool-call fragments are assembled by index, usa
 """
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -73,6 +73,24 @@ class _StreamState:
     custom_inputs: dict[int, list[str]] = field(default_factory=dict)
     finish: str | None = None
     usage: UsageDelta | None = None
+    reasoning_chars: int = 0
+    text_chars: int = 0
+
+    def count(self, delta: ModelDelta) -> ModelDelta:
+        if isinstance(delta, ReasoningDelta):
+            self.reasoning_chars += len(delta.text)
+        elif isinstance(delta, TextDelta):
+            self.text_chars += len(delta.text)
+        return delta
+
+    def final_usage(self) -> UsageDelta | None:
+        usage = self.usage
+        if usage is None or usage.reasoning_tokens or not self.reasoning_chars:
+            return usage
+        # Servers that split <think> text report no reasoning tokens: share out the output
+        # tokens by characters (an estimate, documented in the README).
+        share = self.reasoning_chars / (self.reasoning_chars + self.text_chars)
+        return replace(usage, reasoning_tokens=round(usage.output_tokens * share))
 
 
 class OpenAIChatModel:
@@ -196,18 +214,21 @@ class OpenAIChatModel:
                         done = True
                         continue
                     for delta in _chunk_deltas(_parse_chunk(data), state):
-                        yield delta
+                        yield state.count(delta)
         except httpx.HTTPError as exc:
             raise _map_transport_error(exc) from exc
         if not done and state.finish is None:
             raise ProviderError("The upstream closed the stream before finishing its answer.")
         if state.think is not None:
             for kind, piece in state.think.flush():
-                yield ReasoningDelta(piece) if kind == "reasoning" else TextDelta(piece)
+                yield state.count(
+                    ReasoningDelta(piece) if kind == "reasoning" else TextDelta(piece)
+                )
         for index, parts in state.custom_inputs.items():
             yield ToolCallDelta(index, _unwrap_custom_input("".join(parts)))
-        if state.usage is not None:
-            yield state.usage
+        usage = state.final_usage()
+        if usage is not None:
+            yield usage
         yield Finish(_FINISH_REASONS.get(state.finish or "stop", "stop"))  # type: ignore[arg-type]
 
 
