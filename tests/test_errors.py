@@ -74,7 +74,6 @@ def test_wrong_values_are_a_400_naming_the_param(http, upstream, body, param):
     ("body", "param"),
     [
         ({"background": True}, "background"),
-        ({"conversation": "conv_1"}, "conversation"),
         ({"top_logprobs": 3}, "top_logprobs"),
         ({"include": ["message.output_text.logprobs"]}, "include[0]"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),

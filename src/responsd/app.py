@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsd.api import models, responses
+from responsd.api import conversations, models, responses
 from responsd.api.errors import add_exception_handlers
 from responsd.config import Settings
 from responsd.engine.loop import Engine, EngineOptions
@@ -71,7 +71,12 @@ def create_app(
             await store.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *responses.routes, *models.routes],
+        routes=[
+            Route("/healthz", healthz),
+            *responses.routes,
+            *conversations.routes,
+            *models.routes,
+        ],
         middleware=[Middleware(RequestIdMiddleware)],
         lifespan=lifespan,
     )

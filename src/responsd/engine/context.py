@@ -5,7 +5,7 @@ from typing import Protocol
 
 from pydantic import TypeAdapter
 
-from responsd.errors import InvalidRequestError, PreviousResponseNotFound
+from responsd.errors import InvalidRequestError, NotFoundError, PreviousResponseNotFound
 from responsd.ids import new_item_id
 from responsd.sealing import KeyRing
 from responsd.types.content import InputText, OutputText, ReasoningText
@@ -27,9 +27,12 @@ def normalize_input(value: str | list[Item]) -> list[Item]:
     if isinstance(value, str):
         value = [Message(role="user", content=value)]
     for item in value:
-        if isinstance(item, Message) and isinstance(item.content, str):
-            part = OutputText if item.role == "assistant" else InputText
-            item.content = [part(text=item.content)]
+        if isinstance(item, Message):
+            if isinstance(item.content, str):
+                part = OutputText if item.role == "assistant" else InputText
+                item.content = [part(text=item.content)]
+            if item.status is None:
+                item.status = "completed"
         if item.id is None:
             item.id = new_item_id(item.type)
     return value
@@ -87,6 +90,23 @@ async def load_history(
     history = tuple(parse_items(bodies))
     cache.put(previous_response_id, history)
     return history
+
+
+class ConversationItems(Protocol):
+    async def load_items(self, conversation_id: str) -> list[str] | None: ...
+
+
+async def load_conversation(store: ConversationItems, conversation_id: str) -> tuple[Item, ...]:
+    bodies = await store.load_items(conversation_id)
+    if bodies is None:
+        raise conversation_not_found(conversation_id)
+    return tuple(parse_items(bodies))
+
+
+def conversation_not_found(conversation_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"Conversation with id '{conversation_id}' not found.", param="conversation"
+    )
 
 
 async def resolve_references(store: ContextStore, items: list[Item]) -> list[Item]:

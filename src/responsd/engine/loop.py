@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from responsd.engine.context import (
     ContextCache,
+    load_conversation,
     load_history,
     model_view,
     normalize_input,
@@ -25,6 +26,7 @@ from responsd.engine.requests import (
     ToolPlan,
     check_context_fields,
     check_create_request,
+    conversation_id,
     plan_tools,
 )
 from responsd.engine.truncation import fit_context
@@ -55,6 +57,7 @@ from responsd.types.events import (
 from responsd.types.items import Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import (
+    ConversationRef,
     IncompleteDetails,
     InputTokensDetails,
     OutputTokensDetails,
@@ -125,10 +128,16 @@ class Engine:
         self, request: ContextFields, plan: ToolPlan
     ) -> tuple[tuple[Item, ...], list[Item], ModelRequest]:
         """History, this request's input items, and the model request built from both."""
-        history = await load_history(self.store, self.contexts, request.previous_response_id)
+        conversation = conversation_id(request)
+        if conversation is not None:
+            history = await load_conversation(self.store.conversations, conversation)
+        else:
+            history = await load_history(self.store, self.contexts, request.previous_response_id)
         items = await resolve_references(self.store, normalize_input(request.input))
         view = [
-            *model_view(history, self.keys, "previous_response_id"),
+            *model_view(
+                history, self.keys, "conversation" if conversation else "previous_response_id"
+            ),
             *model_view(items, self.keys, "input"),
         ]
         model_request = _model_request(request, view, plan)
@@ -256,6 +265,7 @@ class Engine:
             p.final_json,
             [(item.id, item.model_dump_json()) for item in p.input_items],
             [(item.id, item.model_dump_json()) for item in final.output],
+            final.conversation.id if final.conversation else None,
         )
         try:
             # A client hanging up mid-save must not leave half a response behind.
@@ -265,7 +275,8 @@ class Engine:
                 raise
             log.exception("could not store failed response %s", final.id)
             return
-        self.contexts.put(final.id, (*p.history, *p.input_items, *final.output))
+        if final.conversation is None:  # a conversation's history is not a response chain
+            self.contexts.put(final.id, (*p.history, *p.input_items, *final.output))
 
 
 def _failed(snapshot: Response, failure: ResponsdError, usage: Usage | None) -> Response:
@@ -325,6 +336,7 @@ def _initial_response(request: ResponseCreateRequest) -> Response:
         instructions=request.instructions,
         model=request.model,
         previous_response_id=request.previous_response_id,
+        conversation=ConversationRef(id=cid) if (cid := conversation_id(request)) else None,
         tools=request.tools,
         tool_choice=request.tool_choice,
         parallel_tool_calls=request.parallel_tool_calls,

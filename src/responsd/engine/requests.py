@@ -38,8 +38,6 @@ SUPPORTED_INCLUDES = frozenset(
 )
 _NOT_YET = {
     "background": "Background responses are not supported yet; omit `background`.",
-    "conversation": "Conversations are not supported yet; use `previous_response_id` or send "
-    "the whole history in `input`.",
     "prompt": "Stored prompt templates are not supported; send `instructions` and `input`.",
     "context_management": "Server-side context management is not supported yet.",
     "moderation": "Moderation is not supported by this server.",
@@ -82,7 +80,24 @@ def check_create_request(request: ResponseCreateRequest) -> None:
                 + ", ".join(sorted(SUPPORTED_INCLUDES)),
                 param=f"include[{i}]",
             )
+    if request.conversation is not None and not request.store:
+        raise InvalidRequestError(
+            "A response in a conversation is stored with it; drop `conversation` or set "
+            "store to true.",
+            param="store",
+        )
     check_context_fields(request)
+
+
+def conversation_id(request: ContextFields) -> str | None:
+    value = request.conversation
+    if isinstance(value, dict):
+        if not isinstance(value.get("id"), str):
+            raise InvalidRequestError(
+                'conversation must be an id or {"id": …}.', param="conversation"
+            )
+        return value["id"]
+    return value
 
 
 def check_context_fields(request: ContextFields) -> None:

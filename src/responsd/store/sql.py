@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from responsd.errors import StoreError
+from responsd.store.conversations import ConversationStore, append_items
 from responsd.store.tables import INPUT, OUTPUT, response_items, responses
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,10 +64,15 @@ _FIND_ITEMS = (
 )
 
 
+class ConversationGone(Exception):
+    """Raised inside a save to roll it back when its conversation no longer exists."""
+
+
 class SQLStore:
     def __init__(self, engine: Engine):
         self._engine = engine
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
+        self.conversations = ConversationStore(engine, self._run)
 
     @classmethod
     async def open(cls, url: str) -> "SQLStore":
@@ -98,13 +104,16 @@ class SQLStore:
         body: str,
         input_items: list[tuple[str, str]],
         output_items: list[tuple[str, str]],
+        conversation_id: str | None = None,
     ) -> None:
-        """Store a finished response with its (item id, JSON) input and output, atomically."""
+        """Store a finished response with its (item id, JSON) input and output, atomically,
+        appending both to its conversation, if any, in the same transaction."""
         row = {
             "id": response_id,
             "previous_response_id": previous_response_id,
             "created_at": created_at,
             "body": body,
+            "conversation_id": conversation_id,
         }
         items = [
             {"response_id": response_id, "kind": kind, "position": n, "item_id": i, "body": b}
@@ -117,8 +126,17 @@ class SQLStore:
                 conn.execute(_INSERT_RESPONSE, row)
                 if items:
                     conn.execute(_INSERT_ITEMS, items)
+                if conversation_id and not append_items(
+                    conn, conversation_id, [*input_items, *output_items]
+                ):
+                    raise ConversationGone(conversation_id)
 
-        await self._run(save)
+        try:
+            await self._run(save)
+        except ConversationGone as exc:
+            raise StoreError(
+                f"Conversation '{exc}' was deleted while this response ran; nothing was stored."
+            ) from None
 
     async def get_response(self, response_id: str) -> str | None:
         def get() -> str | None:

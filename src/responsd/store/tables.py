@@ -22,6 +22,7 @@ responses = Table(
     Column("created_at", BigInteger, nullable=False),
     # The Response object as JSON, exactly as returned to clients.
     Column("body", Text, nullable=False),
+    Column("conversation_id", String(80), nullable=True),
 )
 
 INPUT, OUTPUT = 0, 1
@@ -37,4 +38,25 @@ response_items = Table(
     Column("item_id", String(200), nullable=False),
     Column("body", Text, nullable=False),
     Index("ix_response_items_item_id", "item_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("metadata", Text, nullable=False),
+    # Bumped first in every append: it takes the write lock and hands out positions, so
+    # concurrent appends to one conversation serialize instead of colliding.
+    Column("item_count", Integer, nullable=False, server_default="0"),
+)
+
+conversation_items = Table(
+    "conversation_items",
+    metadata,
+    Column("conversation_id", String(80), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("item_id", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_conversation_items_item_id", "conversation_id", "item_id"),
 )
