@@ -15,6 +15,7 @@ from starlette.routing import Route
 from responsd.api import conversations, models, responses
 from responsd.api.errors import add_exception_handlers
 from responsd.config import Settings
+from responsd.engine.background import BackgroundRunner
 from responsd.engine.loop import Engine, EngineOptions
 from responsd.providers.base import Provider
 from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
@@ -63,10 +64,13 @@ def create_app(
             summary_model=settings.summary_model,
             zero_data_retention=settings.zero_data_retention,
         )
-        app.state.engine = Engine(store, provider, keys, options)
+        app.state.engine = engine = Engine(store, provider, keys, options)
+        app.state.runner = runner = BackgroundRunner(engine, settings.worker_stale_after)
+        await runner.start()
         try:
             yield
         finally:
+            await runner.close()
             await provider.close()
             await store.close()
 

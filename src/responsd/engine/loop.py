@@ -86,19 +86,22 @@ class PreparedResponse:
     """Set when the run failed; non-streaming callers turn it into an HTTP error."""
     final_json: str | None = field(default=None, repr=False)
     """The final Response as JSON, encoded once for storage and reply."""
+    live: Response | None = field(default=None, repr=False)
+    """The snapshot as of the last emitted event (what a cancel stores)."""
 
 
 class _EventLog:
     """Numbers events and folds them into the snapshot as they are emitted."""
 
-    def __init__(self, snapshot: Response):
-        self.snapshot = snapshot
+    def __init__(self, p: PreparedResponse):
+        self.p = p
+        self.snapshot = p.snapshot
         self.next_sequence = 0
 
     def emit(self, event: ResponseStreamEvent) -> ResponseStreamEvent:
         event.sequence_number = self.next_sequence
         self.next_sequence += 1
-        self.snapshot = apply(self.snapshot, event)
+        self.snapshot = self.p.live = apply(self.snapshot, event)
         return event
 
 
@@ -150,7 +153,13 @@ class Engine:
             self.contexts.clear()
         return deleted
 
-    async def prepare(self, request: ResponseCreateRequest) -> PreparedResponse:
+    async def prepare(
+        self,
+        request: ResponseCreateRequest,
+        response_id: str | None = None,
+        created_at: int | None = None,
+    ) -> PreparedResponse:
+        """Validate and resolve `request`; `response_id`/`created_at` re-prepare a queued one."""
         check_create_request(request)
         if self.options.zero_data_retention:
             request.store = False
@@ -160,7 +169,7 @@ class Engine:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
         return PreparedResponse(
             request=request,
-            snapshot=_initial_response(request),
+            snapshot=_initial_response(request, response_id, created_at),
             input_items=input_items,
             model_request=model_request,
             history=history,
@@ -173,9 +182,10 @@ class Engine:
         return await self.provider.count_input_tokens(model_request)
 
     async def run(self, p: PreparedResponse) -> AsyncIterator[ResponseStreamEvent]:
-        events = _EventLog(p.snapshot)
+        events = _EventLog(p)
         yield events.emit(ResponseCreatedEvent(response=p.snapshot))
-        yield events.emit(ResponseInProgressEvent(response=p.snapshot))
+        started = p.snapshot.model_copy(update={"status": ResponseStatus.IN_PROGRESS})
+        yield events.emit(ResponseInProgressEvent(response=started))
         request = p.request
         max_calls = request.max_tool_calls
         if not request.parallel_tool_calls:
@@ -266,6 +276,8 @@ class Engine:
             [(item.id, item.model_dump_json()) for item in p.input_items],
             [(item.id, item.model_dump_json()) for item in final.output],
             final.conversation.id if final.conversation else None,
+            status=final.status.value,
+            background=p.request.background,
         )
         try:
             # A client hanging up mid-save must not leave half a response behind.
@@ -327,12 +339,15 @@ def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) ->
     return ModelRequest(**fields)
 
 
-def _initial_response(request: ResponseCreateRequest) -> Response:
+def _initial_response(
+    request: ResponseCreateRequest, response_id: str | None, created_at: int | None
+) -> Response:
     reasoning = request.reasoning
     return Response(
-        id=new_id("resp"),
-        created_at=int(time.time()),
-        status=ResponseStatus.IN_PROGRESS,
+        id=response_id or new_id("resp"),
+        created_at=created_at or int(time.time()),
+        status=ResponseStatus.QUEUED if request.background else ResponseStatus.IN_PROGRESS,
+        background=request.background,
         instructions=request.instructions,
         model=request.model,
         previous_response_id=request.previous_response_id,

@@ -37,7 +37,6 @@ SUPPORTED_INCLUDES = frozenset(
     }
 )
 _NOT_YET = {
-    "background": "Background responses are not supported yet; omit `background`.",
     "prompt": "Stored prompt templates are not supported; send `instructions` and `input`.",
     "context_management": "Server-side context management is not supported yet.",
     "moderation": "Moderation is not supported by this server.",
@@ -80,6 +79,11 @@ def check_create_request(request: ResponseCreateRequest) -> None:
                 + ", ".join(sorted(SUPPORTED_INCLUDES)),
                 param=f"include[{i}]",
             )
+    if request.background and not request.store:
+        raise InvalidRequestError(
+            "Background responses are stored so they can be polled; set store to true.",
+            param="store",
+        )
     if request.conversation is not None and not request.store:
         raise InvalidRequestError(
             "A response in a conversation is stored with it; drop `conversation` or set "

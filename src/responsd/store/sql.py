@@ -25,10 +25,12 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
 from responsd.errors import StoreError
+from responsd.store.background import BackgroundStore
 from responsd.store.conversations import ConversationStore, append_items
 from responsd.store.tables import INPUT, OUTPUT, response_items, responses
 
@@ -73,6 +75,7 @@ class SQLStore:
         self._engine = engine
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
         self.conversations = ConversationStore(engine, self._run)
+        self.background = BackgroundStore(engine, self._run)
 
     @classmethod
     async def open(cls, url: str) -> "SQLStore":
@@ -105,6 +108,8 @@ class SQLStore:
         input_items: list[tuple[str, str]],
         output_items: list[tuple[str, str]],
         conversation_id: str | None = None,
+        status: str = "completed",
+        background: bool = False,
     ) -> None:
         """Store a finished response with its (item id, JSON) input and output, atomically,
         appending both to its conversation, if any, in the same transaction."""
@@ -114,6 +119,7 @@ class SQLStore:
             "created_at": created_at,
             "body": body,
             "conversation_id": conversation_id,
+            "status": status,
         }
         items = [
             {"response_id": response_id, "kind": kind, "position": n, "item_id": i, "body": b}
@@ -123,7 +129,14 @@ class SQLStore:
 
         def save() -> None:
             with self._engine.begin() as conn:
-                conn.execute(_INSERT_RESPONSE, row)
+                if background:  # its row exists since it was queued
+                    conn.execute(
+                        update(responses)
+                        .where(responses.c.id == response_id)
+                        .values(body=body, status=status, worker_id=None)
+                    )
+                else:
+                    conn.execute(_INSERT_RESPONSE, row)
                 if items:
                     conn.execute(_INSERT_ITEMS, items)
                 if conversation_id and not append_items(

@@ -2,7 +2,9 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -10,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -23,6 +26,15 @@ responses = Table(
     # The Response object as JSON, exactly as returned to clients.
     Column("body", Text, nullable=False),
     Column("conversation_id", String(80), nullable=True),
+    Column("status", String(20), nullable=True),
+    # Background responses only: the request (to run it after a restart), the worker that
+    # runs it and when that worker last said it was alive, and a cancel waiting for it.
+    Column("background", Boolean, nullable=False, server_default=false()),
+    Column("request", Text, nullable=True),
+    Column("worker_id", String(80), nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Index("ix_responses_background_status", "background", "status"),
 )
 
 INPUT, OUTPUT = 0, 1
@@ -59,4 +71,13 @@ conversation_items = Table(
     Column("item_id", String(200), nullable=False),
     Column("body", Text, nullable=False),
     Index("ix_conversation_items_item_id", "conversation_id", "item_id"),
+)
+
+response_events = Table(
+    "response_events",
+    metadata,
+    Column("response_id", String(80), primary_key=True),
+    Column("sequence_number", Integer, primary_key=True),
+    Column("type", String(80), nullable=False),
+    Column("body", Text, nullable=False),
 )

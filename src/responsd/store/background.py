@@ -1,0 +1,201 @@
+"""Background responses: queue, claim, heartbeat, cancel requests, and the event log.
+
+Claiming is a compare-and-set (`UPDATE … WHERE status = 'queued'`), so exactly one worker
+wins a queued response whatever the database; a worker proves it is alive by bumping
+`heartbeat_at` on the responses it runs.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, insert, select, update
+
+from responsd.store.tables import response_events, responses
+
+Run = Callable[..., Awaitable[Any]]
+r = responses.c
+
+_APPEND = insert(response_events)
+_READ = (
+    select(response_events.c.sequence_number, response_events.c.type, response_events.c.body)
+    .where(
+        response_events.c.response_id == bindparam("rid"),
+        response_events.c.sequence_number > bindparam("after"),
+    )
+    .order_by(response_events.c.sequence_number)
+)
+_STATE = select(r.background, r.status, r.body, r.worker_id).where(r.id == bindparam("rid"))
+
+
+class BackgroundStore:
+    def __init__(self, engine: Engine, run: Run):
+        self._engine = engine
+        self._run = run
+
+    async def enqueue(
+        self,
+        response_id: str,
+        created_at: int,
+        body: str,
+        request: str,
+        previous_response_id: str | None,
+        conversation_id: str | None,
+    ) -> None:
+        row = {
+            "id": response_id,
+            "created_at": created_at,
+            "body": body,
+            "status": "queued",
+            "background": True,
+            "request": request,
+            "previous_response_id": previous_response_id,
+            "conversation_id": conversation_id,
+        }
+
+        def add() -> None:
+            with self._engine.begin() as conn:
+                conn.execute(insert(responses), row)
+
+        await self._run(add)
+
+    async def queued(self, limit: int) -> list[str]:
+        query = (
+            select(r.id)
+            .where(r.background, r.status == "queued", ~r.cancel_requested)
+            .order_by(r.created_at)
+            .limit(limit)
+        )
+
+        def ids() -> list[str]:
+            with self._engine.connect() as conn:
+                return list(conn.execute(query).scalars())
+
+        return await self._run(ids)
+
+    async def claim(self, response_id: str, worker_id: str, now: float) -> str | None:
+        """Take a queued response for `worker_id`; its stored request, or None if taken."""
+
+        def take() -> str | None:
+            with self._engine.begin() as conn:
+                won = conn.execute(
+                    update(responses)
+                    .where(r.id == response_id, r.status == "queued")
+                    .values(status="in_progress", worker_id=worker_id, heartbeat_at=now)
+                ).rowcount
+                if not won:
+                    return None
+                return conn.execute(select(r.request).where(r.id == response_id)).scalar_one()
+
+        return await self._run(take)
+
+    async def set_body(self, response_id: str, body: str) -> None:
+        def change() -> None:
+            with self._engine.begin() as conn:
+                conn.execute(update(responses).where(r.id == response_id).values(body=body))
+
+        await self._run(change)
+
+    async def heartbeat(self, worker_id: str, now: float, response_ids: list[str]) -> list[str]:
+        """Mark `response_ids` alive; return those whose cancel was requested elsewhere."""
+        if not response_ids:
+            return []
+
+        def beat() -> list[str]:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(responses)
+                    .where(r.id.in_(response_ids), r.worker_id == worker_id)
+                    .values(heartbeat_at=now)
+                )
+                return list(
+                    conn.execute(
+                        select(r.id).where(r.id.in_(response_ids), r.cancel_requested)
+                    ).scalars()
+                )
+
+        return await self._run(beat)
+
+    async def stale(self, before: float) -> list[tuple[str, str]]:
+        """(id, body) of responses in progress whose worker has not beaten since `before`."""
+        query = select(r.id, r.body).where(
+            r.background, r.status == "in_progress", r.heartbeat_at < before
+        )
+
+        def find() -> list[tuple[str, str]]:
+            with self._engine.connect() as conn:
+                return [(row[0], row[1]) for row in conn.execute(query)]
+
+        return await self._run(find)
+
+    async def finish_stale(self, response_id: str, before: float, body: str, status: str) -> bool:
+        def end() -> bool:
+            with self._engine.begin() as conn:
+                return bool(
+                    conn.execute(
+                        update(responses)
+                        .where(
+                            r.id == response_id, r.status == "in_progress", r.heartbeat_at < before
+                        )
+                        .values(status=status, body=body, worker_id=None)
+                    ).rowcount
+                )
+
+        return await self._run(end)
+
+    async def request_cancel(self, response_id: str) -> tuple[bool, str, str, str | None] | None:
+        """Flag a cancel; (background, status, body, worker) as they were, or None if unknown."""
+
+        def flag() -> tuple[bool, str, str, str | None] | None:
+            with self._engine.begin() as conn:
+                row = conn.execute(_STATE, {"rid": response_id}).first()
+                if row is None:
+                    return None
+                if row[0] and row[1] in ("queued", "in_progress"):
+                    conn.execute(
+                        update(responses).where(r.id == response_id).values(cancel_requested=True)
+                    )
+                return bool(row[0]), row[1], row[2], row[3]
+
+        return await self._run(flag)
+
+    async def cancel_queued(self, response_id: str, body: str) -> bool:
+        def cancel() -> bool:
+            with self._engine.begin() as conn:
+                return bool(
+                    conn.execute(
+                        update(responses)
+                        .where(and_(r.id == response_id, r.status == "queued"))
+                        .values(status="cancelled", body=body)
+                    ).rowcount
+                )
+
+        return await self._run(cancel)
+
+    async def state(self, response_id: str) -> tuple[bool, str, str, str | None] | None:
+        def get() -> tuple[bool, str, str, str | None] | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(_STATE, {"rid": response_id}).first()
+            return (bool(row[0]), row[1], row[2], row[3]) if row else None
+
+        return await self._run(get)
+
+    async def append_events(self, response_id: str, events: list[tuple[int, str, str]]) -> None:
+        rows = [
+            {"response_id": response_id, "sequence_number": n, "type": t, "body": b}
+            for n, t, b in events
+        ]
+
+        def add() -> None:
+            with self._engine.begin() as conn:
+                conn.execute(_APPEND, rows)
+
+        await self._run(add)
+
+    async def read_events(self, response_id: str, after: int) -> list[tuple[int, str, str]]:
+        def read() -> list[tuple[int, str, str]]:
+            with self._engine.connect() as conn:
+                return [
+                    tuple(row) for row in conn.execute(_READ, {"rid": response_id, "after": after})
+                ]
+
+        return await self._run(read)

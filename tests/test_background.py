@@ -1,0 +1,229 @@
+"""Background responses: detached runs, polling, cancel, resumable streams, restarts, workers."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from bench.fake_upstream import Reply
+from bench.servers import ServerThread
+from responsd.app import create_app
+from responsd.config import Settings
+from responsd.store.sql import SQLStore
+from responsd.types.requests import ResponseCreateRequest
+from responsd.types.response import Response
+from tests.wire import check_response
+
+
+def _wait_for(client, response_id, statuses, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.responses.retrieve(response_id)
+        if response.status in statuses:
+            return response
+        time.sleep(0.05)
+    raise AssertionError(f"{response_id} never reached {statuses}: {response.status}")
+
+
+def _sse(reply) -> list[dict]:
+    events = []
+    for line in reply.iter_lines():
+        if line.startswith("data: {"):
+            events.append(orjson.loads(line[6:]))
+    return events
+
+
+def test_background_returns_queued_and_polling_sees_it_finish(client, upstream):
+    upstream.script(Reply(text="done in the background", delay=0.5))
+    started = time.monotonic()
+    response = client.responses.create(model="fake-model", input="x", background=True)
+    assert time.monotonic() - started < 0.4
+    assert response.status == "queued" and response.background is True
+    seen = _wait_for(client, response.id, {"in_progress"}).status
+    final = _wait_for(client, response.id, {"completed"})
+    assert seen == "in_progress" and final.output_text == "done in the background"
+    check_response(client.responses.with_raw_response.retrieve(response.id).http_response.json())
+
+
+def test_background_stream_then_resume_from_any_point(http, client, upstream):
+    upstream.script(Reply(text="one two three four", chunk_size=4))
+    body = {"model": "fake-model", "input": "x", "background": True, "stream": True}
+    with http.stream("POST", "/responses", json=body) as reply:
+        events = _sse(reply)
+    types = [e["type"] for e in events]
+    assert types[0] == "response.created" and events[0]["response"]["status"] == "queued"
+    assert types[1] == "response.in_progress" and types[-1] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    response_id = events[0]["response"]["id"]
+    resumed = list(client.responses.retrieve(response_id, stream=True, starting_after=3))
+    assert [e.sequence_number for e in resumed] == list(range(4, len(events)))
+    assert resumed[-1].response.output_text == "one two three four"
+
+
+def test_a_client_that_disconnects_changes_nothing(http, client, upstream):
+    upstream.script(Reply(text="still finished", chunk_size=2, stall_after_first=0.3))
+    body = {"model": "fake-model", "input": "x", "background": True, "stream": True}
+    with http.stream("POST", "/responses", json=body) as reply:
+        first = next(line for line in reply.iter_lines() if line.startswith("data: {"))
+    response_id = orjson.loads(first[6:])["response"]["id"]
+    assert _wait_for(client, response_id, {"completed"}).output_text == "still finished"
+
+
+def test_cancel_stops_a_running_response_and_is_idempotent(client, upstream):
+    upstream.script(Reply(text="never finished", stall_after_first=0.8))
+    response = client.responses.create(model="fake-model", input="x", background=True)
+    _wait_for(client, response.id, {"in_progress"})
+    cancelled = client.responses.cancel(response.id)
+    assert cancelled.status == "cancelled"
+    assert client.responses.cancel(response.id).status == "cancelled"
+    assert client.responses.retrieve(response.id).status == "cancelled"
+    events = list(client.responses.retrieve(response.id, stream=True))
+    assert events[0].type == "response.created"  # the log ends where the run stopped
+
+
+def test_background_needs_store(client, upstream):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="fake-model", input="x", background=True, store=False)
+    assert info.value.param == "store"
+
+
+def test_streaming_a_foreground_response_again_is_a_400(client, upstream):
+    upstream.script(Reply(text="x"))
+    response = client.responses.create(model="fake-model", input="x")
+    with pytest.raises(openai.BadRequestError):
+        list(client.responses.retrieve(response.id, stream=True))
+
+
+async def _enqueue_while_down(settings: Settings) -> str:
+    """Queue a response straight into the database, as a server that died after accepting it."""
+    store = await SQLStore.open(settings.resolved_database_url())
+    try:
+        request = ResponseCreateRequest.model_validate(
+            {"model": "fake-model", "input": "b", "background": True}
+        )
+        snapshot = Response(
+            id="resp_queued1",
+            created_at=int(time.time()),
+            status="queued",
+            model="fake-model",
+            background=True,
+        )
+        await store.background.enqueue(
+            snapshot.id,
+            snapshot.created_at,
+            snapshot.model_dump_json(),
+            request.model_dump_json(exclude_unset=True),
+            None,
+            None,
+        )
+        return snapshot.id
+    finally:
+        await store.close()
+
+
+def test_restart_runs_queued_work_and_fails_interrupted_work(upstream_server, upstream, tmp_path):
+    _, up = upstream_server
+    settings = Settings(_env_file=None, upstream_url=f"{up.url}/v1", data_dir=tmp_path)
+    upstream.script(
+        Reply(text="never finished", stall_after_first=5.0), Reply(text="after restart")
+    )
+    first = ServerThread(create_app(settings)).start()
+    with openai.OpenAI(base_url=f"{first.url}/v1", api_key="x", max_retries=0) as c:
+        running = c.responses.create(model="fake-model", input="a", background=True)
+        _wait_for(c, running.id, {"in_progress"})
+    first.stop()
+    queued_id = asyncio.run(_enqueue_while_down(settings))
+    second = ServerThread(create_app(settings)).start()
+    try:
+        with openai.OpenAI(base_url=f"{second.url}/v1", api_key="x", max_retries=0) as c:
+            stopped = c.responses.retrieve(running.id)
+            assert stopped.status == "failed" and "shut down" in stopped.error.message
+            assert _wait_for(c, queued_id, {"completed"}).output_text == "after restart"
+    finally:
+        second.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "responsd", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_two_workers_share_retrieve_cancel_and_resume(upstream_server, upstream, tmp_path):
+    _, up = upstream_server
+    env = {
+        **os.environ,
+        "RESPONSD_UPSTREAM_URL": f"{up.url}/v1",
+        "RESPONSD_DATA_DIR": str(tmp_path),
+    }
+    (a, url_a), (b, url_b) = _serve(env), _serve(env)
+    upstream.script(Reply(text="finished on A"), Reply(text="slow", stall_after_first=5.0))
+    try:
+        with (
+            openai.OpenAI(base_url=f"{url_a}/v1", api_key="x", max_retries=0) as on_a,
+            openai.OpenAI(base_url=f"{url_b}/v1", api_key="x", max_retries=0) as on_b,
+        ):
+            done = on_a.responses.create(model="fake-model", input="x", background=True)
+            assert _wait_for(on_b, done.id, {"completed"}).output_text == "finished on A"
+            replayed = list(on_b.responses.retrieve(done.id, stream=True, starting_after=0))
+            assert replayed[0].sequence_number == 1 and replayed[-1].type == "response.completed"
+            slow = on_a.responses.create(model="fake-model", input="y", background=True)
+            _wait_for(on_b, slow.id, {"in_progress"})
+            assert on_b.responses.cancel(slow.id).status == "cancelled"
+            assert on_a.responses.retrieve(slow.id).status == "cancelled"
+    finally:
+        for proc in (a, b):
+            proc.terminate()
+            proc.wait(30)
+
+
+def test_a_killed_worker_leaves_failed_not_in_progress(upstream_server, upstream, tmp_path):
+    _, up = upstream_server
+    env = {
+        **os.environ,
+        "RESPONSD_UPSTREAM_URL": f"{up.url}/v1",
+        "RESPONSD_DATA_DIR": str(tmp_path),
+        "RESPONSD_WORKER_STALE_AFTER": "3",
+    }
+    upstream.script(Reply(text="never", stall_after_first=30.0))
+    victim, url = _serve(env)
+    with openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as c:
+        response = c.responses.create(model="fake-model", input="x", background=True)
+        _wait_for(c, response.id, {"in_progress"})
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    survivor, url = _serve(env)
+    try:
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as c:
+            failed = _wait_for(c, response.id, {"failed"}, timeout=15)
+            assert "worker running this response stopped" in failed.error.message
+    finally:
+        survivor.terminate()
+        survivor.wait(30)
