@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from bench.fake_upstream import FakeUpstream
+from bench.postgres import PostgresServer
 from bench.servers import ServerThread
 from responsd.app import create_app
 from responsd.config import Settings
@@ -37,12 +38,33 @@ def upstream(upstream_server) -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="session")
-def server(upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each user creates its own database."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    """A fresh database of each kind the store supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'responsd.db'}"
+    return request.getfixturevalue("postgres").create_database()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request, upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
+    """responsd on the scripted upstream: the API suites run once per database kind."""
     _, up = upstream_server
+    database_url = None
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres").create_database()
     settings = Settings(
         _env_file=None,
         upstream_url=f"{up.url}/v1",
         data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
         upstream_timeout=UPSTREAM_TIMEOUT,
     )
     thread = ServerThread(create_app(settings)).start()

@@ -5,8 +5,8 @@ from sqlalchemy import event
 from responsd.store.sql import SQLStore
 
 
-async def test_a_chain_of_any_depth_loads_in_one_statement(tmp_path):
-    store = await SQLStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+async def test_a_chain_of_any_depth_loads_in_one_statement(database_url):
+    store = await SQLStore.open(database_url)
     try:
         previous = None
         for n in range(60):
@@ -24,8 +24,8 @@ async def test_a_chain_of_any_depth_loads_in_one_statement(tmp_path):
         await store.close()
 
 
-async def test_a_missing_chain_is_none_and_delete_removes_items(tmp_path):
-    store = await SQLStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+async def test_a_missing_chain_is_none_and_delete_removes_items(database_url):
+    store = await SQLStore.open(database_url)
     try:
         assert await store.load_context("resp_missing") is None
         await store.save_response("resp_a", None, 1, "{}", [("i", '"i"')], [])
@@ -37,8 +37,8 @@ async def test_a_missing_chain_is_none_and_delete_removes_items(tmp_path):
         await store.close()
 
 
-async def test_a_duplicate_response_id_rolls_back_whole(tmp_path):
-    store = await SQLStore.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+async def test_a_duplicate_response_id_rolls_back_whole(database_url):
+    store = await SQLStore.open(database_url)
     try:
         await store.save_response("resp_a", None, 1, '{"v": 1}', [("i", '"i"')], [])
         try:

@@ -1,16 +1,20 @@
 """`responsd serve`: run the server."""
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 
 import uvicorn
+from starlette.applications import Starlette
 
 from responsd import __version__
 from responsd.app import create_app
 from responsd.config import Settings
 from responsd.request_ids import RequestIdFilter
 from responsd.sealing import rotate_key
+from responsd.store.sql import SQLStore
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -35,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--upstream-url", help="Chat Completions base URL (RESPONSD_UPSTREAM_URL)")
     serve.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
     serve.add_argument("--model-path", help="GGUF file to serve (RESPONSD_MODEL_PATH)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the database (default 1)"
+    )
     keys = commands.add_parser(
         "rotate-key", help="add a new encryption key in the data dir (old ones stay readable)"
     )
@@ -53,13 +60,36 @@ def main(argv: list[str] | None = None) -> None:
         "data_dir": args.data_dir,
         "model_path": args.model_path,
     }
-    settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    settings = Settings(**given)
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,  # RequestIdMiddleware logs each request with its id
-        timeout_graceful_shutdown=30,
-    )
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,  # RequestIdMiddleware logs each request with its id
+        "timeout_graceful_shutdown": 30,
+    }
+    if args.workers <= 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Worker processes rebuild Settings from the environment, so flags travel there;
+    # migrations run once here, before any worker opens the database.
+    for name, value in given.items():
+        os.environ[f"RESPONSD_{name.upper()}"] = str(value)
+    # A worker's cache would not see deletes made by its siblings.
+    os.environ.setdefault("RESPONSD_CONTEXT_CACHE_ITEMS", "0")
+    asyncio.run(_migrate(settings))
+    uvicorn.run("responsd.cli:app_from_environment", factory=True, workers=args.workers, **options)
+
+
+async def _migrate(settings: Settings) -> None:
+    store = await SQLStore.open(settings.resolved_database_url())
+    await store.close()
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process (`--workers N`), configured from RESPONSD_* variables."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     first; default: `encryption.keys` in the data dir, created on first start."""
     zero_data_retention: bool = False
     """Store nothing: every request runs as store=false."""
+    context_cache_items: int | None = Field(default=None, ge=0)
+    """Parsed history kept in memory to speed up the next turn (0: off). Default: on for
+    SQLite, off for PostgreSQL, where other workers may delete what this one cached."""
     worker_stale_after: float = Field(default=10.0, gt=0)
     """Seconds without a heartbeat after which a worker's background responses are failed."""
     model_path: Path | None = None
@@ -60,10 +63,16 @@ class Settings(BaseSettings):
     log_level: str = "info"
     """Python logging level name."""
 
+    def resolved_context_cache_items(self) -> int:
+        if self.context_cache_items is not None:
+            return self.context_cache_items
+        return 200_000 if self.resolved_database_url().startswith("sqlite") else 0
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             url = self.database_url
-            if url.startswith("postgres://"):  # the spelling psql and Heroku use
-                url = "postgresql://" + url.split("://", 1)[1]
+            scheme, rest = url.split("://", 1)
+            if scheme in ("postgres", "postgresql"):  # psycopg 3 is the driver we ship
+                url = "postgresql+psycopg://" + rest
             return url
         return f"sqlite:///{(self.data_dir / 'responsd.db').resolve()}"

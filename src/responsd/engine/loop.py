@@ -111,6 +111,8 @@ class EngineOptions:
     """Model that writes reasoning summaries; default: the request's own model."""
     zero_data_retention: bool = False
     """Force store=false on every request."""
+    context_cache_items: int = 200_000
+    """Bound of the in-memory ContextCache, in items; 0 turns it off."""
 
 
 class Engine:
@@ -125,7 +127,7 @@ class Engine:
         self.provider = provider
         self.keys = keys
         self.options = options or EngineOptions()
-        self.contexts = ContextCache()
+        self.contexts = ContextCache(self.options.context_cache_items)
 
     async def _context(
         self, request: ContextFields, plan: ToolPlan

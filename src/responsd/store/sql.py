@@ -240,5 +240,8 @@ def _migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Workers starting together take turns; the later ones find nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7263001)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
