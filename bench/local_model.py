@@ -21,7 +21,8 @@ import httpx
 import orjson
 from llama_cpp import Llama
 
-from bench.overhead import _free_port, _process
+from bench.overhead import _process
+from bench.servers import free_port
 from responsd.providers.local import default_model_path, model_id_for
 
 PROMPT = "Write a long story about a lighthouse keeper and the sea."
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=256)
     args = parser.parse_args()
     model = model_id_for(default_model_path())
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
             **os.environ,

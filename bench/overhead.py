@@ -13,7 +13,6 @@ Usage: python -m bench.overhead [--requests N]
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,28 +22,16 @@ from contextlib import contextmanager
 
 import httpx
 
+from bench.servers import free_port, wait_healthy
+
 CONCURRENCY = 16
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def _process(args: list[str], env: dict[str, str], health_url: str):
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(health_url, timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(proc.stderr.read().decode()) from None
-                time.sleep(0.1)
+        wait_healthy(proc, health_url)
         yield proc
     finally:
         proc.terminate()
@@ -163,7 +150,7 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    up_port, rd_port = _free_port(), _free_port()
+    up_port, rd_port = free_port(), free_port()
     upstream, responsd = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{rd_port}"
     with tempfile.TemporaryDirectory() as data_dir:
         env = {

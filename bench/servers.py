@@ -1,8 +1,12 @@
 """Serve an ASGI app with uvicorn on loopback: in a thread (tests) or in the foreground."""
 
 import asyncio
+import socket
+import subprocess
 import threading
+import time
 
+import httpx
 import uvicorn
 
 
@@ -41,3 +45,23 @@ async def serve_forever(app, host: str, port: int) -> None:
 
 def run(app, host: str, port: int) -> None:
     asyncio.run(serve_forever(app, host, port))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
+    """Wait until `url` answers, failing early if the process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"{proc.args} did not start: {output}") from None
+            time.sleep(0.1)

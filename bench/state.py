@@ -18,8 +18,9 @@ import time
 
 import httpx
 
-from bench.overhead import _free_port, _process
+from bench.overhead import _process
 from bench.postgres import PostgresServer
+from bench.servers import free_port
 
 DEPTHS = (1, 100, 1000)
 SIZES = (10, 1000, 10000)
@@ -63,7 +64,7 @@ def measure(client: httpx.Client, samples: int) -> dict[str, float]:
 
 
 def run(database_url: str | None, samples: int) -> dict[str, float]:
-    up_port, rd_port = _free_port(), _free_port()
+    up_port, rd_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
             **os.environ,

@@ -3,18 +3,16 @@
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-import httpx
 import openai
 import orjson
 import pytest
 
 from bench.fake_upstream import Reply
-from bench.servers import ServerThread
+from bench.servers import ServerThread, free_port, wait_healthy
 from responsd.app import create_app
 from responsd.config import Settings
 from responsd.store.sql import SQLStore
@@ -151,29 +149,17 @@ def test_restart_runs_queued_work_and_fails_interrupted_work(upstream_server, up
         second.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "responsd", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # a pipe nobody reads would fill up and stall the server
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+    wait_healthy(proc, f"{url}/healthz")
+    return proc, url
 
 
 def test_two_workers_share_retrieve_cancel_and_resume(upstream_server, upstream, tmp_path):

@@ -1,24 +1,18 @@
 """`responsd serve` as a user runs it: a real process, configured by flags and environment."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.servers import free_port, wait_healthy
 
 
 def test_serve_starts_answers_and_shuts_down_cleanly(upstream_server, tmp_path):
     _, up = upstream_server
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "RESPONSD_UPSTREAM_URL": f"{up.url}/v1",
@@ -31,14 +25,8 @@ def test_serve_starts_answers_and_shuts_down_cleanly(upstream_server, tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_healthy(proc, f"http://127.0.0.1:{port}/healthz")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz")
         assert health.json() == {"status": "ok"}
         assert health.headers["x-request-id"].startswith("req_")
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
@@ -69,7 +57,7 @@ def _children(pid: int) -> list[int]:
 
 def test_serve_with_several_workers(upstream_server, tmp_path):
     _, up = upstream_server
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RESPONSD_UPSTREAM_URL": f"{up.url}/v1"}
     proc = subprocess.Popen(
         [
@@ -89,14 +77,7 @@ def test_serve_with_several_workers(upstream_server, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_healthy(proc, f"http://127.0.0.1:{port}/healthz")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}/v1") as c:
             for _ in range(10):
                 reply = c.post("/responses", json={"model": "fake-model", "input": "x"})

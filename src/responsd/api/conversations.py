@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from responsd.api.pages import list_page
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.engine.context import conversation_not_found, normalize_input
 from responsd.engine.requests import SUPPORTED_INCLUDES
@@ -65,17 +66,6 @@ def _items(items: list) -> list[tuple[str, str]]:
     return [(item.id, item.model_dump_json()) for item in normalize_input(items)]
 
 
-def _page(rows: list[tuple[str, str]], has_more: bool) -> bytes:
-    data = b"[" + b",".join(body.encode() for _, body in rows) + b"]"
-    envelope = {
-        "object": "list",
-        "first_id": rows[0][0] if rows else None,
-        "last_id": rows[-1][0] if rows else None,
-        "has_more": has_more,
-    }
-    return orjson.dumps(envelope)[:-1] + b',"data":' + data + b"}"
-
-
 async def create_conversation(request: Request) -> Response:
     body = await parse_body(request, ConversationCreateRequest)
     conversation_id, created_at = new_id("conv"), int(time.time())
@@ -118,7 +108,7 @@ async def create_items(request: Request) -> Response:
     items = _items(body.items)
     if not await _store(request).append(conversation_id, items):
         raise conversation_not_found(conversation_id)
-    return _json(_page(items, False))
+    return _json(list_page(items, False))
 
 
 async def list_items(request: Request) -> Response:
@@ -132,7 +122,7 @@ async def list_items(request: Request) -> Response:
     )
     if page is None:
         raise conversation_not_found(conversation_id)
-    return _json(_page(*page))
+    return _json(list_page(*page))
 
 
 async def retrieve_item(request: Request) -> Response:

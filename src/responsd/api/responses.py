@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from responsd.api.pages import list_page
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.api.sse import sse_frames, stored_frames
 from responsd.engine.background import BackgroundRunner
@@ -108,16 +109,7 @@ async def list_input_items(request: Request) -> Response:
     )
     if page is None:
         raise _not_found(response_id)
-    rows, has_more = page
-    # Items are stored as JSON text: splice them in rather than decode and re-encode.
-    data = b"[" + b",".join(body.encode() for _, body in rows) + b"]"
-    envelope = {
-        "object": "list",
-        "first_id": rows[0][0] if rows else None,
-        "last_id": rows[-1][0] if rows else None,
-        "has_more": has_more,
-    }
-    return _json(orjson.dumps(envelope)[:-1] + b',"data":' + data + b"}")
+    return _json(list_page(*page))
 
 
 async def count_input_tokens(request: Request) -> Response:
