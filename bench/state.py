@@ -2,9 +2,8 @@
 
 For SQLite and PostgreSQL (a throwaway server), with the scripted upstream answering
 instantly, builds chains of depth 1, 100 and 1,000 and conversations of 10, 1,000 and
-10,000 items, then measures p50 latency of one more turn. The measuring server runs with
-the context cache off (RESPONSD_CONTEXT_CACHE_ITEMS=0), so every turn reads its history
-from the database: that is the path this bench is about.
+10,000 items, then measures p50 latency of one more turn. Every turn reads its history
+from the database (one statement); parsing is skipped for items parsed before.
 
 Usage: python -m bench.state [--samples N]
 """
@@ -72,7 +71,6 @@ def run(database_url: str | None, samples: int) -> dict[str, float]:
             "RESPONSD_DATA_DIR": data_dir,
             "RESPONSD_PORT": str(rd_port),
             "RESPONSD_LOG_LEVEL": "warning",
-            "RESPONSD_CONTEXT_CACHE_ITEMS": "0",
         }
         if database_url:
             env["RESPONSD_DATABASE_URL"] = database_url

@@ -134,3 +134,16 @@ def test_deleting_a_response_cuts_the_chain_there(client, upstream):
     assert [m["content"] for m in upstream.requests[-1]["messages"]] == ["c", "three", "d"]
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="fake-model", input="e", previous_response_id=second.id)
+
+
+def test_parsed_items_are_reused_and_bounded():
+    from responsd.engine.context import ParsedItems
+
+    body = '{"type":"message","id":"m1","role":"user","content":"hi"}'
+    parsed = ParsedItems(max_chars=len(body) * 2)
+    first = parsed.parse([body])[0]
+    assert parsed.parse([body, body])[0] is first  # not parsed again
+    other = '{"type":"message","id":"m2","role":"user","content":"yo"}'
+    third = '{"type":"message","id":"m3","role":"user","content":"hm"}'
+    parsed.parse([other, third])
+    assert parsed.parse([body])[0] is not first  # evicted, parsed anew

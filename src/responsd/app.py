@@ -63,7 +63,6 @@ def create_app(
         options = EngineOptions(
             summary_model=settings.summary_model,
             zero_data_retention=settings.zero_data_retention,
-            context_cache_items=settings.resolved_context_cache_items(),
         )
         app.state.engine = engine = Engine(store, provider, keys, options)
         app.state.runner = runner = BackgroundRunner(engine, settings.worker_stale_after)

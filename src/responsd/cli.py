@@ -77,8 +77,6 @@ def main(argv: list[str] | None = None) -> None:
     # migrations run once here, before any worker opens the database.
     for name, value in given.items():
         os.environ[f"RESPONSD_{name.upper()}"] = str(value)
-    # A worker's cache would not see deletes made by its siblings.
-    os.environ.setdefault("RESPONSD_CONTEXT_CACHE_ITEMS", "0")
     asyncio.run(_migrate(settings))
     uvicorn.run("responsd.cli:app_from_environment", factory=True, workers=args.workers, **options)
 

@@ -45,9 +45,6 @@ class Settings(BaseSettings):
     first; default: `encryption.keys` in the data dir, created on first start."""
     zero_data_retention: bool = False
     """Store nothing: every request runs as store=false."""
-    context_cache_items: int | None = Field(default=None, ge=0)
-    """Parsed history kept in memory to speed up the next turn (0: off). Default: on for
-    SQLite, off for PostgreSQL, where other workers may delete what this one cached."""
     worker_stale_after: float = Field(default=10.0, gt=0)
     """Seconds without a heartbeat after which a worker's background responses are failed."""
     model_path: Path | None = None
@@ -62,11 +59,6 @@ class Settings(BaseSettings):
     """Sampling seed for the embedded model, for reproducible output; default random."""
     log_level: str = "info"
     """Python logging level name."""
-
-    def resolved_context_cache_items(self) -> int:
-        if self.context_cache_items is not None:
-            return self.context_cache_items
-        return 200_000 if self.resolved_database_url().startswith("sqlite") else 0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -88,7 +88,7 @@ async def retrieve_response(request: Request) -> Response:
 
 async def delete_response(request: Request) -> Response:
     response_id = request.path_params["response_id"]
-    if not await _engine(request).delete_response(response_id):
+    if not await _engine(request).store.delete_response(response_id):
         raise _not_found(response_id)
     return _json(orjson.dumps({"id": response_id, "object": "response", "deleted": True}))
 

@@ -26,7 +26,7 @@ COMPACT_ASK = "Summarize the conversation above, as instructed."
 
 
 async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
-    history = await load_history(engine.store, engine.contexts, request.previous_response_id)
+    history = await load_history(engine.store, engine.parsed, request.previous_response_id)
     items = await resolve_references(engine.store, normalize_input(request.input or []))
     view = [
         *model_view(history, engine.keys, "previous_response_id"),

@@ -43,64 +43,58 @@ def parse_items(bodies: list[str]) -> list[Item]:
     return _ITEMS.validate_json("[" + ",".join(bodies) + "]")
 
 
-class ContextCache:
-    """The parsed context of recently stored responses, so the next turn skips SQL and parsing.
+class ParsedItems:
+    """Parsed items by their stored JSON, so a history read again is not parsed again.
 
-    Bounded by the number of item references it holds (items are shared between the chains
-    that contain them). Entries are never mutated; any delete clears the cache, because it
-    can cut a chain that cached entries still contain."""
+    Bounded by the characters of JSON it holds (64 M by default, a few hundred MB parsed).
 
-    def __init__(self, max_items: int = 200_000):
-        self._entries: OrderedDict[str, tuple[Item, ...]] = OrderedDict()
-        self._size = 0
-        self._max_items = max_items
+    Keyed by content, not by response: the database stays the source of truth for what a
+    chain or conversation holds (a delete elsewhere is seen at once); only the parsing is
+    skipped. Parsed items are never mutated (model_view copies what it changes)."""
 
-    def get(self, response_id: str) -> tuple[Item, ...] | None:
-        entry = self._entries.get(response_id)
-        if entry is not None:
-            self._entries.move_to_end(response_id)
-        return entry
+    def __init__(self, max_chars: int = 64_000_000):
+        self._items: OrderedDict[str, Item] = OrderedDict()
+        self._chars = 0
+        self._max_chars = max_chars
 
-    def put(self, response_id: str, items: tuple[Item, ...]) -> None:
-        if len(items) > self._max_items:
-            return
-        old = self._entries.pop(response_id, None)
-        self._size += len(items) - (len(old) if old else 0)
-        self._entries[response_id] = items
-        while self._size > self._max_items:
-            _, evicted = self._entries.popitem(last=False)
-            self._size -= len(evicted)
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._size = 0
+    def parse(self, bodies: list[str]) -> list[Item]:
+        found = [self._items.get(body) for body in bodies]
+        missing = [body for body, item in zip(bodies, found, strict=True) if item is None]
+        if missing:
+            fresh = iter(parse_items(missing))
+            found = [item if item is not None else next(fresh) for item in found]
+            for body, item in zip(bodies, found, strict=True):
+                if body not in self._items:
+                    self._chars += len(body)
+                self._items[body] = item
+            while self._chars > self._max_chars:
+                evicted, _ = self._items.popitem(last=False)
+                self._chars -= len(evicted)
+        return found
 
 
 async def load_history(
-    store: ContextStore, cache: ContextCache, previous_response_id: str | None
-) -> tuple[Item, ...]:
+    store: ContextStore, parsed: ParsedItems, previous_response_id: str | None
+) -> list[Item]:
     if previous_response_id is None:
-        return ()
-    cached = cache.get(previous_response_id)
-    if cached is not None:
-        return cached
+        return []
     bodies = await store.load_context(previous_response_id)
     if bodies is None:
         raise PreviousResponseNotFound(previous_response_id)
-    history = tuple(parse_items(bodies))
-    cache.put(previous_response_id, history)
-    return history
+    return parsed.parse(bodies)
 
 
 class ConversationItems(Protocol):
     async def load_items(self, conversation_id: str) -> list[str] | None: ...
 
 
-async def load_conversation(store: ConversationItems, conversation_id: str) -> tuple[Item, ...]:
+async def load_conversation(
+    store: ConversationItems, parsed: ParsedItems, conversation_id: str
+) -> list[Item]:
     bodies = await store.load_items(conversation_id)
     if bodies is None:
         raise conversation_not_found(conversation_id)
-    return tuple(parse_items(bodies))
+    return parsed.parse(bodies)
 
 
 def conversation_not_found(conversation_id: str) -> NotFoundError:
@@ -128,7 +122,7 @@ async def resolve_references(store: ContextStore, items: list[Item]) -> list[Ite
     return resolved
 
 
-def model_view(items: list[Item] | tuple[Item, ...], keys: KeyRing, where: str) -> list[Item]:
+def model_view(items: list[Item], keys: KeyRing, where: str) -> list[Item]:
     """What the model sees of `items`: sealed reasoning opened, compactions as summaries.
 
     Client-sent sealed values are always verified (a forged or altered one is a 400);

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from responsd.engine.context import (
-    ContextCache,
+    ParsedItems,
     load_conversation,
     load_history,
     model_view,
@@ -79,8 +79,8 @@ class PreparedResponse:
     snapshot: Response
     input_items: list[Item]
     model_request: ModelRequest
-    history: tuple[Item, ...]
-    """The context before this request's input (the previous_response_id chain)."""
+    history: list[Item]
+    """The context before this request's input (previous_response_id chain or conversation)."""
     skipped_tools: list[str]
     failure: ResponsdError | None = None
     """Set when the run failed; non-streaming callers turn it into an HTTP error."""
@@ -111,8 +111,8 @@ class EngineOptions:
     """Model that writes reasoning summaries; default: the request's own model."""
     zero_data_retention: bool = False
     """Force store=false on every request."""
-    context_cache_items: int = 200_000
-    """Bound of the in-memory ContextCache, in items; 0 turns it off."""
+    parsed_items_chars: int = 64_000_000
+    """Bound of the parsed-items map, in characters of stored JSON (see ParsedItems)."""
 
 
 class Engine:
@@ -127,17 +127,17 @@ class Engine:
         self.provider = provider
         self.keys = keys
         self.options = options or EngineOptions()
-        self.contexts = ContextCache(self.options.context_cache_items)
+        self.parsed = ParsedItems(self.options.parsed_items_chars)
 
     async def _context(
         self, request: ContextFields, plan: ToolPlan
-    ) -> tuple[tuple[Item, ...], list[Item], ModelRequest]:
+    ) -> tuple[list[Item], list[Item], ModelRequest]:
         """History, this request's input items, and the model request built from both."""
         conversation = conversation_id(request)
         if conversation is not None:
-            history = await load_conversation(self.store.conversations, conversation)
+            history = await load_conversation(self.store.conversations, self.parsed, conversation)
         else:
-            history = await load_history(self.store, self.contexts, request.previous_response_id)
+            history = await load_history(self.store, self.parsed, request.previous_response_id)
         items = await resolve_references(self.store, normalize_input(request.input))
         view = [
             *model_view(
@@ -148,12 +148,6 @@ class Engine:
         model_request = _model_request(request, view, plan)
         self.provider.validate(model_request)
         return history, items, fit_context(self.provider, model_request, request.truncation)
-
-    async def delete_response(self, response_id: str) -> bool:
-        deleted = await self.store.delete_response(response_id)
-        if deleted:
-            self.contexts.clear()
-        return deleted
 
     async def prepare(
         self,
@@ -289,8 +283,6 @@ class Engine:
                 raise
             log.exception("could not store failed response %s", final.id)
             return
-        if final.conversation is None:  # a conversation's history is not a response chain
-            self.contexts.put(final.id, (*p.history, *p.input_items, *final.output))
 
 
 def _failed(snapshot: Response, failure: ResponsdError, usage: Usage | None) -> Response:
