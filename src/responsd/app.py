@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from responsd.api import conversations, models, responses
 from responsd.api.errors import add_exception_handlers
+from responsd.auth import BearerKeyMiddleware
 from responsd.config import Settings
 from responsd.engine.background import BackgroundRunner
 from responsd.engine.loop import Engine, EngineOptions
@@ -45,6 +46,10 @@ def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | Non
         seed=settings.local_seed,
     )
     return LocalModel(config)
+
+
+def _keys(settings: Settings) -> list[str]:
+    return [k.strip() for k in (settings.api_keys or "").split(",") if k.strip()]
 
 
 async def healthz(_request: Request) -> Response:
@@ -81,7 +86,10 @@ def create_app(
             *conversations.routes,
             *models.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            *([Middleware(BearerKeyMiddleware, keys=keys)] if (keys := _keys(settings)) else []),
+        ],
         lifespan=lifespan,
     )
     add_exception_handlers(app)

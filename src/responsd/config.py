@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     """Directory for the SQLite database and other local state."""
     database_url: str | None = None
     """SQLAlchemy URL; default is SQLite in `data_dir`. `postgresql://…` works too."""
+    api_keys: str | None = None
+    """Comma-separated bearer keys clients must send; none set means no authentication."""
     upstream_url: str | None = None
     """Base URL of an OpenAI-compatible Chat Completions server, e.g. http://127.0.0.1:8000/v1."""
     upstream_api_key: str | None = None

@@ -1,0 +1,36 @@
+"""Bearer keys: when RESPONSD_API_KEYS is set, every /v1 request must carry one of them."""
+
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from responsd.api.errors import error_response
+from responsd.errors import ResponsdError
+
+
+class InvalidAPIKeyError(ResponsdError):
+    status_code = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class BearerKeyMiddleware:
+    def __init__(self, app: ASGIApp, keys: list[str]):
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)  # /healthz stays open for probes
+            return
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        token = header[7:] if header[:7].lower() == b"bearer " else b""
+        # Compare against every key in constant time, so timing tells nothing.
+        if not any(hmac.compare_digest(token, key) for key in self.keys):
+            error = InvalidAPIKeyError(
+                "Incorrect or missing API key. Send one of the server's keys as "
+                "'Authorization: Bearer <key>'."
+            )
+            await error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
