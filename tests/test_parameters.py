@@ -158,3 +158,16 @@ def test_tool_calls_with_usage_in_stream(http, upstream):
         http, model="fake-model", input="x", tools=[{"type": "function", "name": "f"}]
     )
     assert events[-1]["response"]["usage"]["input_tokens"] == 10
+
+
+def test_service_tier_and_cache_retention_reach_the_upstream(client, upstream):
+    upstream.script(Reply(text="ok"), Reply(text="ok"))
+    response = client.responses.create(
+        model="fake-model", input="x", service_tier="flex", prompt_cache_retention="24h"
+    )
+    assert upstream.requests[0]["service_tier"] == "flex"
+    assert upstream.requests[0]["prompt_cache_retention"] == "24h"
+    assert response.service_tier == "flex" and response.prompt_cache_retention == "24h"
+    plain = client.responses.create(model="fake-model", input="x")
+    assert plain.service_tier == "default"
+    assert "service_tier" not in upstream.requests[1]

@@ -329,6 +329,8 @@ def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) ->
             user=request.user,
             safety_identifier=request.safety_identifier,
             prompt_cache_key=request.prompt_cache_key,
+            prompt_cache_retention=request.prompt_cache_retention,
+            service_tier=request.service_tier,
         )
     return ModelRequest(**fields)
 
@@ -367,4 +369,7 @@ def _initial_response(
         safety_identifier=request.safety_identifier,
         prompt_cache_key=request.prompt_cache_key,
         prompt_cache_retention=request.prompt_cache_retention,
+        service_tier=request.service_tier
+        if request.service_tier not in (None, "auto")
+        else "default",
     )

@@ -59,6 +59,8 @@ class ModelRequest:
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    service_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,8 @@ class OpenAIChatModel:
             "user": request.user,
             "safety_identifier": request.safety_identifier,
             "prompt_cache_key": request.prompt_cache_key,
+            "prompt_cache_retention": request.prompt_cache_retention,
+            "service_tier": request.service_tier,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return body
