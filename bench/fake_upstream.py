@@ -8,6 +8,7 @@ body is recorded in `requests`. Run alone with `python -m bench.fake_upstream --
 import argparse
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +62,16 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
 
 
 class FakeUpstream:
-    def __init__(self, models: tuple[str, ...] = ("fake-model",), default: Reply | None = None):
+    def __init__(
+        self,
+        models: tuple[str, ...] = ("fake-model",),
+        default: Reply | None = None,
+        responder: "Callable[[dict[str, Any]], Reply] | None" = None,
+    ):
         self.models = models
         self.default = default or Reply(text="Hello from the fake upstream.")
+        self.responder = responder
+        """Picks the reply from the request body when nothing is scripted (benchmarks)."""
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.app = Starlette(
@@ -92,7 +100,10 @@ class FakeUpstream:
     async def _chat(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         self.requests.append(body)
-        reply = self.replies.popleft() if self.replies else self.default
+        if self.replies:
+            reply = self.replies.popleft()
+        else:
+            reply = self.responder(body) if self.responder else self.default
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status >= 400:

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from bench.fake_upstream import FakeUpstream
+from bench.mcp_server import CountingServer, calc_server, header_recorder
 from bench.postgres import PostgresServer
 from bench.servers import ServerThread
 from responsd.app import create_app
@@ -53,9 +54,7 @@ def database_url(request, tmp_path) -> str:
     return request.getfixturevalue("postgres").create_database()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def server(request, upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
-    """responsd on the scripted upstream: the API suites run once per database kind."""
+def _responsd(request, upstream_server, tmp_path_factory, **overrides) -> ServerThread:
     _, up = upstream_server
     database_url = None
     if request.param == "postgres":
@@ -66,10 +65,64 @@ def server(request, upstream_server, tmp_path_factory) -> Iterator[ServerThread]
         data_dir=tmp_path_factory.mktemp("data"),
         database_url=database_url,
         upstream_timeout=UPSTREAM_TIMEOUT,
+        **overrides,
     )
-    thread = ServerThread(create_app(settings)).start()
+    return ServerThread(create_app(settings)).start()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request, upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
+    """responsd on the scripted upstream: the API suites run once per database kind."""
+    thread = _responsd(request, upstream_server, tmp_path_factory)
     yield thread
     thread.stop()
+
+
+# MCP operations may take this long in the tool tests (the hung-server test waits it out).
+MCP_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def tool_server(request, upstream_server, tmp_path_factory) -> Iterator[ServerThread]:
+    """responsd that may reach the loopback MCP servers the tool tests start."""
+    thread = _responsd(
+        request,
+        upstream_server,
+        tmp_path_factory,
+        allow_private_network=True,
+        mcp_timeout=MCP_TIMEOUT,
+        max_turns=4,
+    )
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def mcp_servers() -> Iterator[tuple[CountingServer, str, str]]:
+    """One real MCP server, served over streamable HTTP and over SSE: (server, http, sse)."""
+    calc = calc_server()
+    http = ServerThread(header_recorder(calc.streamable_http_app(), calc)).start()
+    sse = ServerThread(calc.sse_app()).start()
+    yield calc, f"{http.url}/mcp", f"{sse.url}/sse"
+    http.stop()
+    sse.stop()
+
+
+@pytest.fixture
+def mcp(mcp_servers) -> CountingServer:
+    """The MCP server, its counters and recorded headers cleared."""
+    calc = mcp_servers[0]
+    calc.counts.clear()
+    calc.headers_seen.clear()
+    calc.max_active = 0
+    return calc
+
+
+@pytest.fixture
+def tclient(tool_server, upstream, mcp) -> Iterator[openai.OpenAI]:
+    """A client of the tool-enabled responsd."""
+    with openai.OpenAI(base_url=f"{tool_server.url}/v1", api_key="unused", max_retries=0) as c:
+        yield c
 
 
 @pytest.fixture

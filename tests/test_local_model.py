@@ -354,3 +354,45 @@ def test_truncation_uses_the_exact_window(tmp_path):
             assert 800 < response.usage.input_tokens <= 1024 - 16
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_tools(tmp_path_factory, mcp_servers):
+    """The embedded model on a server that may reach the loopback MCP server."""
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("local-tools"),
+        local_seed=7,
+        local_context=4096,
+        allow_private_network=True,
+    )
+    thread = ServerThread(create_app(settings)).start()
+    with openai.OpenAI(base_url=f"{thread.url}/v1", api_key="unused", max_retries=0) as c:
+        yield c
+    thread.stop()
+
+
+def test_the_embedded_model_calls_an_mcp_tool_under_its_grammar(local_tools, mcp, mcp_servers):
+    tool = {
+        "type": "mcp",
+        "server_label": "calc",
+        "server_url": mcp_servers[1],
+        "require_approval": "never",
+        "allowed_tools": ["add"],
+    }
+    response = local_tools.responses.create(
+        model=MODEL,
+        input="What is 2 + 3? Use the calculator.",
+        tools=[tool],
+        tool_choice="required",
+        max_tool_calls=1,
+        max_output_tokens=40,
+        temperature=0,
+    )
+    kinds = [item.type for item in response.output]
+    assert kinds[:2] == ["mcp_list_tools", "mcp_call"] and kinds[2:] in (["message"], [])
+    call = response.output[1]
+    arguments = json.loads(call.arguments)  # the grammar makes it valid JSON of the schema
+    assert set(arguments) == {"a", "b"} and all(isinstance(v, int) for v in arguments.values())
+    assert call.status == "completed" and call.output == str(arguments["a"] + arguments["b"])
+    assert mcp.counts["call:add"] == 1

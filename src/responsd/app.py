@@ -24,6 +24,7 @@ from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
 from responsd.request_ids import RequestIdMiddleware
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
+from responsd.tools.registry import ToolOptions
 
 
 def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Provider:
@@ -68,6 +69,11 @@ def create_app(
         options = EngineOptions(
             summary_model=settings.summary_model,
             zero_data_retention=settings.zero_data_retention,
+            max_turns=settings.max_turns,
+            tools=ToolOptions(
+                allow_private_network=settings.allow_private_network,
+                mcp_timeout=settings.mcp_timeout,
+            ),
         )
         app.state.engine = engine = Engine(store, provider, keys, options)
         app.state.runner = runner = BackgroundRunner(engine, settings.worker_stale_after)

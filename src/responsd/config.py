@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     """CPU threads per generation; default: llama.cpp's choice."""
     local_seed: int | None = None
     """Sampling seed for the embedded model, for reproducible output; default random."""
+    allow_private_network: bool = False
+    """Let built-in tools (MCP servers, …) reach loopback, private and link-local addresses."""
+    mcp_timeout: float = Field(default=60.0, gt=0)
+    """Seconds one MCP operation may take (connect + list tools, or connect + one call)."""
+    max_turns: int = Field(default=16, ge=1)
+    """Model turns one response may take while built-in tools run; then it ends incomplete."""
     log_level: str = "info"
     """Python logging level name."""
 

@@ -10,6 +10,7 @@ ResponsdError                      500 server_error
 │   ├── ProviderRateLimitError     429 the backend is rate limiting (Retry-After kept)
 │   ├── ProviderTimeoutError       504 the backend did not answer in time
 │   └── ProviderUnavailableError   502 the backend could not be reached
+├── ToolServerError                424 a built-in tool's server failed (MCP listing)
 ├── ModelOutputError               502 the model's output broke the requested format
 └── StoreError                     500 the database failed; nothing was applied
 
@@ -99,6 +100,14 @@ class ProviderTimeoutError(ProviderError):
 
 class ProviderUnavailableError(ProviderError):
     code = "upstream_unavailable"
+
+
+class ToolServerError(ResponsdError):
+    """A server a built-in tool depends on failed, as the hosted API's 424 Failed Dependency."""
+
+    status_code = 424
+    type = "external_connector_error"
+    code = "tool_server_error"
 
 
 class ModelOutputError(ResponsdError):

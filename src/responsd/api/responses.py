@@ -60,13 +60,14 @@ async def create_response(request: Request) -> Response:
             events = await runner.follow(prepared.snapshot.id, -1)
             return _event_stream(stored_frames(events), headers)
         return _json(prepared.snapshot.model_dump_json(), headers)
+    run = engine.run(prepared)
     if body.stream:
-        return _event_stream(sse_frames(engine.run(prepared)), headers)
-    async for _event in engine.run(prepared):
+        return _event_stream(sse_frames(run), headers)
+    async for _event in run:
         pass
-    if prepared.failure is not None:
-        raise prepared.failure
-    return _json(prepared.final_json, headers)
+    if run.failure is not None:
+        raise run.failure
+    return _json(run.final_json, headers)
 
 
 async def retrieve_response(request: Request) -> Response:

@@ -19,11 +19,12 @@ from collections.abc import AsyncIterator
 import orjson
 
 from responsd.engine.loop import Engine, PreparedResponse
+from responsd.engine.run import ResponseRun
 from responsd.errors import InvalidRequestError, NotFoundError, ResponsdError
 from responsd.ids import new_id
 from responsd.types.events import TERMINAL_EVENT_TYPES, ResponseStreamEvent
 from responsd.types.requests import ResponseCreateRequest
-from responsd.types.response import ResponseError, ResponseStatus
+from responsd.types.response import ResponseStatus
 
 log = logging.getLogger("responsd.background")
 
@@ -206,8 +207,9 @@ class BackgroundRunner:
                 progress.set()
                 self._progress[response_id] = asyncio.Event()
 
+        run = self.engine.run(p)
         try:
-            async for event in self.engine.run(p):
+            async for event in run:
                 pending.append(_logged(event))
                 if event.type == "response.in_progress":
                     await self.store.set_body(response_id, event.response.model_dump_json())
@@ -217,33 +219,20 @@ class BackgroundRunner:
                 ):
                     await flush()
         except asyncio.CancelledError:
-            await asyncio.shield(self._stop(p, pending))
+            await asyncio.shield(self._stop(run, pending))
         finally:
             self._progress.pop(response_id, None)
             self._user_cancelled.discard(response_id)
 
-    async def _stop(self, p: PreparedResponse, pending: list[tuple[int, str, str]]) -> None:
+    async def _stop(self, run: ResponseRun, pending: list[tuple[int, str, str]]) -> None:
         """A run stopped early: by a cancel (`cancelled`) or by shutdown (`failed`)."""
-        response_id = p.snapshot.id
-        base = p.live or p.snapshot
-        if response_id in self._user_cancelled or not self._closing:
-            final = base.model_copy(update={"status": ResponseStatus.CANCELLED})
-        else:
-            error = ResponseError(code="server_error", message=SHUTDOWN_MESSAGE)
-            final = base.model_copy(update={"status": ResponseStatus.FAILED, "error": error})
+        response_id = run.p.snapshot.id
+        cancelled = response_id in self._user_cancelled or not self._closing
+        terminal = await run.stopped(None if cancelled else SHUTDOWN_MESSAGE)
+        if terminal is not None:
+            pending.append(_logged(terminal))
         if pending:
             await self.store.append_events(response_id, pending)
-        await self.engine.store.save_response(
-            response_id,
-            final.previous_response_id,
-            final.created_at,
-            final.model_dump_json(),
-            [(item.id, item.model_dump_json()) for item in p.input_items],
-            [(item.id, item.model_dump_json()) for item in final.output],
-            None,
-            status=final.status.value,
-            background=True,
-        )
 
     async def _beat(self) -> None:
         while True:

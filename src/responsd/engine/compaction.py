@@ -8,7 +8,12 @@ as input, as a developer message holding the summary.
 import time
 from typing import Any
 
-from responsd.engine.context import load_history, model_view, normalize_input, resolve_references
+from responsd.engine.context import (
+    context_view,
+    load_history,
+    normalize_input,
+    resolve_references,
+)
 from responsd.engine.loop import Engine
 from responsd.engine.truncation import fit_context
 from responsd.ids import new_id
@@ -28,10 +33,7 @@ COMPACT_ASK = "Summarize the conversation above, as instructed."
 async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
     history = await load_history(engine.store, engine.parsed, request.previous_response_id)
     items = await resolve_references(engine.store, normalize_input(request.input or []))
-    view = [
-        *model_view(history, engine.keys, "previous_response_id"),
-        *model_view(items, engine.keys, "input"),
-    ]
+    view = context_view(history, items, engine.keys, "previous_response_id")
     instructions = COMPACT_INSTRUCTIONS
     if request.instructions:
         instructions = f"{request.instructions}\n\n{COMPACT_INSTRUCTIONS}"

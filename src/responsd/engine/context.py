@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 from responsd.errors import InvalidRequestError, NotFoundError, PreviousResponseNotFound
 from responsd.ids import new_item_id
 from responsd.sealing import KeyRing
+from responsd.tools.registry import model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import Compaction, InputItem, Item, ItemReference, Message, Reasoning
 
@@ -140,3 +141,13 @@ def model_view(items: list[Item], keys: KeyRing, where: str) -> list[Item]:
             item = Message(role="developer", content=[InputText(text=COMPACTION_PREFIX + summary)])
         view.append(item)
     return view
+
+
+def context_view(
+    history: list[Item], items: list[Item], keys: KeyRing, history_param: str
+) -> list[Item]:
+    """What the model sees of history then input: `model_view` of each, and built-in tool
+    items as the function calls and results they were to the model."""
+    return model_items(
+        [*model_view(history, keys, history_param), *model_view(items, keys, "input")]
+    )

@@ -1,7 +1,7 @@
-"""Run a response: prepare (validate, resolve context), then stream it as events.
+"""The engine: prepare a response (validate, resolve context, build its tools), then run it.
 
-Streaming and non-streaming requests share `Engine.run`; the stored Response is the
-snapshot after the last event.
+Streaming, non-streaming and background requests share `Engine.run` (see run.py); the
+stored Response is the snapshot after the last event.
 """
 
 import asyncio
@@ -12,61 +12,35 @@ from dataclasses import dataclass, field
 
 from responsd.engine.context import (
     ParsedItems,
+    context_view,
     load_conversation,
     load_history,
-    model_view,
     normalize_input,
     resolve_references,
 )
 from responsd.engine.output import OutputBuilder
-from responsd.engine.output_format import check_output_text
 from responsd.engine.reasoning import settle_reasoning
-from responsd.engine.reducer import apply
 from responsd.engine.requests import (
     ToolPlan,
+    check_answers,
     check_context_fields,
     check_create_request,
     conversation_id,
     plan_tools,
 )
+from responsd.engine.run import ResponseRun
 from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
 from responsd.ids import new_id
-from responsd.providers.base import (
-    Finish,
-    ModelRequest,
-    Provider,
-    ReasoningDelta,
-    RefusalDelta,
-    TextDelta,
-    ToolCallDelta,
-    ToolCallStart,
-    UsageDelta,
-)
+from responsd.providers.base import ModelRequest, Provider
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
-from responsd.types.events import (
-    ErrorEvent,
-    ResponseCompletedEvent,
-    ResponseCreatedEvent,
-    ResponseFailedEvent,
-    ResponseIncompleteEvent,
-    ResponseInProgressEvent,
-    ResponseStreamEvent,
-)
+from responsd.tools.base import BuiltinTool
+from responsd.tools.registry import ToolOptions, builtin_tool
+from responsd.types.events import ResponseStreamEvent
 from responsd.types.items import Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
-from responsd.types.response import (
-    ConversationRef,
-    IncompleteDetails,
-    InputTokensDetails,
-    OutputTokensDetails,
-    ReasoningEcho,
-    Response,
-    ResponseError,
-    ResponseStatus,
-    Usage,
-)
+from responsd.types.response import ConversationRef, ReasoningEcho, Response, ResponseStatus
 
 log = logging.getLogger("responsd.engine")
 
@@ -82,27 +56,8 @@ class PreparedResponse:
     history: list[Item]
     """The context before this request's input (previous_response_id chain or conversation)."""
     skipped_tools: list[str]
-    failure: ResponsdError | None = None
-    """Set when the run failed; non-streaming callers turn it into an HTTP error."""
-    final_json: str | None = field(default=None, repr=False)
-    """The final Response as JSON, encoded once for storage and reply."""
-    live: Response | None = field(default=None, repr=False)
-    """The snapshot as of the last emitted event (what a cancel stores)."""
-
-
-class _EventLog:
-    """Numbers events and folds them into the snapshot as they are emitted."""
-
-    def __init__(self, p: PreparedResponse):
-        self.p = p
-        self.snapshot = p.snapshot
-        self.next_sequence = 0
-
-    def emit(self, event: ResponseStreamEvent) -> ResponseStreamEvent:
-        event.sequence_number = self.next_sequence
-        self.next_sequence += 1
-        self.snapshot = self.p.live = apply(self.snapshot, event)
-        return event
+    builtins: list[BuiltinTool] = field(default_factory=list)
+    """The request's tools that this server runs (MCP servers, …), in `tools` order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +68,9 @@ class EngineOptions:
     """Force store=false on every request."""
     parsed_items_chars: int = 64_000_000
     """Bound of the parsed-items map, in characters of stored JSON (see ParsedItems)."""
+    max_turns: int = 16
+    """Model turns one response may take (built-in tool loops); past it: incomplete."""
+    tools: ToolOptions = field(default_factory=ToolOptions)
 
 
 class Engine:
@@ -139,12 +97,8 @@ class Engine:
         else:
             history = await load_history(self.store, self.parsed, request.previous_response_id)
         items = await resolve_references(self.store, normalize_input(request.input))
-        view = [
-            *model_view(
-                history, self.keys, "conversation" if conversation else "previous_response_id"
-            ),
-            *model_view(items, self.keys, "input"),
-        ]
+        where = "conversation" if conversation else "previous_response_id"
+        view = context_view(history, items, self.keys, where)
         model_request = _model_request(request, view, plan)
         self.provider.validate(model_request)
         return history, items, fit_context(self.provider, model_request, request.truncation)
@@ -160,7 +114,9 @@ class Engine:
         if self.options.zero_data_retention:
             request.store = False
         plan = plan_tools(request)
+        builtins = await self._builtins(request)
         history, input_items, model_request = await self._context(request, plan)
+        check_answers(history, input_items)
         if plan.skipped:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
         return PreparedResponse(
@@ -170,108 +126,54 @@ class Engine:
             model_request=model_request,
             history=history,
             skipped_tools=plan.skipped,
+            builtins=builtins,
         )
+
+    async def _builtins(self, request: ResponseCreateRequest) -> list[BuiltinTool]:
+        tools = []
+        for i, config in enumerate(request.tools):
+            tool = builtin_tool(config, self.options.tools)
+            if tool is not None:
+                await tool.check(f"tools[{i}]")
+                tools.append(tool)
+        return tools
 
     async def count_input_tokens(self, request: InputTokensRequest) -> int:
         check_context_fields(request)
         _, _, model_request = await self._context(request, plan_tools(request))
         return await self.provider.count_input_tokens(model_request)
 
-    async def run(self, p: PreparedResponse) -> AsyncIterator[ResponseStreamEvent]:
-        events = _EventLog(p)
-        yield events.emit(ResponseCreatedEvent(response=p.snapshot))
-        started = p.snapshot.model_copy(update={"status": ResponseStatus.IN_PROGRESS})
-        yield events.emit(ResponseInProgressEvent(response=started))
-        request = p.request
-        max_calls = request.max_tool_calls
-        if not request.parallel_tool_calls:
-            max_calls = 1
-        builder = OutputBuilder(max_calls=max_calls)
-        usage: Usage | None = None
-        finish = "stop"
-        try:
-            async for delta in self.provider.stream(p.model_request):
-                if builder.reasoning_item and not isinstance(
-                    delta, ReasoningDelta | UsageDelta | Finish
-                ):
-                    async for event in self._settle_reasoning(builder, request):
-                        yield events.emit(event)
-                match delta:
-                    case ReasoningDelta():
-                        batch = builder.reasoning(delta.text)
-                    case TextDelta():
-                        batch = builder.text(delta.text)
-                    case RefusalDelta():
-                        batch = builder.refusal(delta.text)
-                    case ToolCallStart():
-                        batch = builder.tool_call_start(delta.index, delta.call_id, delta.tool)
-                    case ToolCallDelta():
-                        batch = builder.tool_call_delta(delta.index, delta.text)
-                    case UsageDelta():
-                        usage = _usage(delta)
-                        continue
-                    case Finish():
-                        finish = delta.reason
-                        continue
-                for event in batch:
-                    yield events.emit(event)
-            if builder.reasoning_item:
-                async for event in self._settle_reasoning(builder, request):
-                    yield events.emit(event)
-            incomplete = finish in ("length", "content_filter")
-            for event in builder.close("incomplete" if incomplete else "completed"):
-                yield events.emit(event)
-            if not incomplete:
-                check_output_text(request.text.format, builder.texts)
-        except Exception as exc:
-            failure = exc if isinstance(exc, ResponsdError) else _internal(exc)
-            p.failure = failure
-            yield events.emit(
-                ErrorEvent(code=failure.code, message=failure.message, param=failure.param)
-            )
-            final = _failed(events.snapshot, failure, usage)
-            await self._save(p, final, quiet=True)
-            yield events.emit(ResponseFailedEvent(response=final))
-            return
-        if incomplete:
-            reason = "max_output_tokens" if finish == "length" else "content_filter"
-            update = {
-                "status": ResponseStatus.INCOMPLETE,
-                "incomplete_details": IncompleteDetails(reason=reason),
-            }
-        else:
-            update = {"status": ResponseStatus.COMPLETED, "completed_at": int(time.time())}
-        final = events.snapshot.model_copy(update={**update, "usage": usage})
-        try:
-            await self._save(p, final)
-        except ResponsdError as exc:
-            p.failure = exc
-            yield events.emit(ErrorEvent(code=exc.code, message=exc.message, param=None))
-            failed = _failed(final.model_copy(update={"completed_at": None}), exc, usage)
-            yield events.emit(ResponseFailedEvent(response=failed))
-            return
-        terminal = ResponseIncompleteEvent if incomplete else ResponseCompletedEvent
-        yield events.emit(terminal(response=final))
+    def run(self, p: PreparedResponse) -> ResponseRun:
+        """The response's events; iterate the run, then read its outcome from it."""
+        return ResponseRun(self, p)
 
-    def _settle_reasoning(
+    def settle_reasoning(
         self, builder: OutputBuilder, request: ResponseCreateRequest
     ) -> AsyncIterator[ResponseStreamEvent]:
         return settle_reasoning(
             builder, self.provider, request, self.keys, self.options.summary_model
         )
 
-    async def _save(self, p: PreparedResponse, final: Response, quiet: bool = False) -> None:
-        p.final_json = final.model_dump_json()
+    async def save(
+        self,
+        p: PreparedResponse,
+        final: Response,
+        run: ResponseRun,
+        quiet: bool = False,
+        converse: bool = True,
+    ) -> None:
+        """Store the final response; `converse=False` keeps it out of its conversation."""
+        run.final_json = final.model_dump_json()
         if not p.request.store:
             return
         save = self.store.save_response(
             final.id,
             final.previous_response_id,
             final.created_at,
-            p.final_json,
+            run.final_json,
             [(item.id, item.model_dump_json()) for item in p.input_items],
             [(item.id, item.model_dump_json()) for item in final.output],
-            final.conversation.id if final.conversation else None,
+            final.conversation.id if final.conversation and converse else None,
             status=final.status.value,
             background=p.request.background,
         )
@@ -281,30 +183,7 @@ class Engine:
         except ResponsdError:
             if not quiet:
                 raise
-            log.exception("could not store failed response %s", final.id)
-            return
-
-
-def _failed(snapshot: Response, failure: ResponsdError, usage: Usage | None) -> Response:
-    error = ResponseError(code=failure.response_code, message=failure.message)
-    return snapshot.model_copy(
-        update={"status": ResponseStatus.FAILED, "error": error, "usage": usage}
-    )
-
-
-def _internal(exc: Exception) -> ResponsdError:
-    log.exception("response failed with an unexpected error", exc_info=exc)
-    return ResponsdError("The server had an internal error while generating the response.")
-
-
-def _usage(delta: UsageDelta) -> Usage:
-    return Usage(
-        input_tokens=delta.input_tokens,
-        input_tokens_details=InputTokensDetails(cached_tokens=delta.cached_tokens),
-        output_tokens=delta.output_tokens,
-        output_tokens_details=OutputTokensDetails(reasoning_tokens=delta.reasoning_tokens),
-        total_tokens=delta.input_tokens + delta.output_tokens,
-    )
+            log.exception("could not store response %s", final.id)
 
 
 def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) -> ModelRequest:

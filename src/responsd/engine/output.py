@@ -66,22 +66,45 @@ class _OpenCall:
 
 @dataclass(slots=True)
 class OutputBuilder:
-    """Builds the output of one response; `max_calls` caps the tool calls it keeps."""
+    """Builds the output of one response, over all its model turns.
+
+    `max_calls` caps the tool calls kept in the whole response, `turn_calls` those of one
+    turn (1 without parallel_tool_calls); calls over either are dropped. Calls of built-in
+    tools are not shown as they stream: `close` hands them over (`builtin_calls`) for the
+    tool to open as its own items."""
 
     next_index: int = 0
     max_calls: int | None = None
+    turn_calls: int | None = None
     message: _OpenMessage | None = None
     reasoning_item: _OpenReasoning | None = None
     calls: dict[int, _OpenCall] = field(default_factory=dict)
     kept_calls: int = 0
+    kept_this_turn: int = 0
+    dropped_calls: int = 0
+    builtin_calls: list[tuple[ToolSpec, str]] = field(default_factory=list)
+    client_calls: int = 0
+    """Client-side calls made in the current turn."""
     texts: list[str] = field(default_factory=list)
     """Every finished output_text, for structured-output checks."""
+
+    def begin_turn(self) -> None:
+        self.kept_this_turn = self.dropped_calls = self.client_calls = 0
+        self.builtin_calls = []
+
+    @property
+    def calls_left(self) -> int | None:
+        return None if self.max_calls is None else max(0, self.max_calls - self.kept_calls)
+
+    def take_index(self) -> int:
+        self.next_index += 1
+        return self.next_index - 1
 
     def reasoning(self, delta: str) -> Events:
         events = self._close_message("completed")
         r = self.reasoning_item
         if r is None:
-            r = self.reasoning_item = _OpenReasoning(new_item_id("reasoning"), self._take_index())
+            r = self.reasoning_item = _OpenReasoning(new_item_id("reasoning"), self.take_index())
             item = Reasoning(id=r.item_id, summary=[], content=[], status="in_progress")
             events.append(ResponseOutputItemAddedEvent(output_index=r.output_index, item=item))
             events.append(
@@ -183,13 +206,20 @@ class OutputBuilder:
         return events
 
     def tool_call_start(self, index: int, call_id: str, spec: ToolSpec) -> Events:
-        if self.max_calls is not None and self.kept_calls >= self.max_calls:
+        over_turn = self.turn_calls is not None and self.kept_this_turn >= self.turn_calls
+        if self.calls_left == 0 or over_turn:
+            self.dropped_calls += 1
             return []  # over max_tool_calls (or parallel_tool_calls=false): dropped
+        self.kept_calls += 1
+        self.kept_this_turn += 1
+        if spec.builtin:
+            self.calls[index] = _OpenCall("", -1, call_id, spec)
+            return []
+        self.client_calls += 1
         events = self._close_message("completed")
         kind = "custom_tool_call" if spec.kind == "custom" else "function_call"
-        call = _OpenCall(new_item_id(kind), self._take_index(), call_id, spec)
+        call = _OpenCall(new_item_id(kind), self.take_index(), call_id, spec)
         self.calls[index] = call
-        self.kept_calls += 1
         events.append(
             ResponseOutputItemAddedEvent(output_index=call.output_index, item=_call_item(call, ""))
         )
@@ -200,6 +230,8 @@ class OutputBuilder:
         if call is None:
             return []  # a dropped call, or fragments before any start: nothing to show
         call.chunks.append(delta)
+        if call.spec.builtin:
+            return []
         cls = (
             ResponseCustomToolCallInputDeltaEvent
             if call.spec.kind == "custom"
@@ -209,7 +241,12 @@ class OutputBuilder:
 
     def close(self, status: Literal["completed", "incomplete"]) -> Events:
         events = self._close_message(status)
+        for call in list(self.calls.values()):
+            if call.spec.builtin:
+                self.builtin_calls.append((call.spec, "".join(call.chunks)))
         for call in sorted(self.calls.values(), key=lambda c: c.output_index):
+            if call.spec.builtin:
+                continue
             text = "".join(call.chunks)
             if call.spec.kind == "custom":
                 events.append(
@@ -231,14 +268,10 @@ class OutputBuilder:
         self.calls.clear()
         return events
 
-    def _take_index(self) -> int:
-        self.next_index += 1
-        return self.next_index - 1
-
     def _open_part(self, kind: Literal["text", "refusal"]) -> Events:
         events: Events = []
         if self.message is None:
-            self.message = _OpenMessage(new_item_id("message"), self._take_index())
+            self.message = _OpenMessage(new_item_id("message"), self.take_index())
             item = Message(
                 id=self.message.item_id, role="assistant", content=[], status="in_progress"
             )

@@ -6,7 +6,6 @@ lifecycle events carry a whole response, which simply becomes the snapshot.
 """
 
 from responsd.types.events import (
-    ErrorEvent,
     ResponseCompletedEvent,
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -18,6 +17,8 @@ from responsd.types.events import (
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
+    ResponseMcpCallArgumentsDeltaEvent,
+    ResponseMcpCallArgumentsDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
     ResponseOutputTextDeltaEvent,
@@ -87,6 +88,12 @@ def apply(snapshot: Response | None, event: ResponseStreamEvent) -> Response:
             output[event.output_index].summary[event.summary_index].text += event.delta
         case ResponseReasoningSummaryTextDoneEvent():
             output[event.output_index].summary[event.summary_index].text = event.text
-        case ErrorEvent():
-            pass  # the response.failed that follows carries the error
+        case ResponseMcpCallArgumentsDeltaEvent():
+            output[event.output_index].arguments += event.delta
+        case ResponseMcpCallArgumentsDoneEvent():
+            output[event.output_index].arguments = event.arguments
+        case _:
+            # ErrorEvent (the response.failed that follows carries the error) and tool
+            # progress events: the item's final state arrives with output_item.done.
+            pass
     return snapshot

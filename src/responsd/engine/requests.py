@@ -9,8 +9,16 @@ import jsonschema
 
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
+from responsd.tools.mcp import function_name
 from responsd.types.content import InputFile, InputImage, InputText, OutputText
-from responsd.types.items import CustomToolCallOutput, FunctionCallOutput, Message
+from responsd.types.items import (
+    CustomToolCallOutput,
+    FunctionCallOutput,
+    Item,
+    McpApprovalRequest,
+    McpApprovalResponse,
+    Message,
+)
 from responsd.types.requests import ContextFields, ResponseCreateRequest
 from responsd.types.text import FormatJSONSchema
 from responsd.types.tools import (
@@ -21,6 +29,7 @@ from responsd.types.tools import (
     ToolChoiceAllowed,
     ToolChoiceCustom,
     ToolChoiceFunction,
+    ToolChoiceHosted,
 )
 
 # `include` values we honour. Those naming hosted tools are trivially honoured while the
@@ -160,6 +169,8 @@ def plan_tools(request: ContextFields) -> ToolPlan:
     elif isinstance(choice, ToolChoiceFunction | ToolChoiceCustom):
         spec = _find(plan.specs, choice.type, choice.name)
         plan.mode = ForcedTool(spec.name, spec.namespace)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type == "mcp":
+        plan.mode = _mcp_choice(request, choice)
     elif isinstance(choice, ToolChoiceAllowed):
         allowed = [
             _find(plan.specs, t.get("type"), t.get("name"))
@@ -180,6 +191,50 @@ def plan_tools(request: ContextFields) -> ToolPlan:
             param="tool_choice",
         )
     return plan
+
+
+def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:
+    label, name = getattr(choice, "server_label", None), getattr(choice, "name", None)
+    if not any(getattr(t, "server_label", None) == label for t in request.tools):
+        raise InvalidRequestError(
+            f"tool_choice names the MCP server '{label}', which is not in `tools`.",
+            param="tool_choice.server_label",
+        )
+    # The tool's function is only known once the server listed it; a wrong name fails then.
+    return ForcedTool(function_name(label, name)) if name else "required"
+
+
+# Output items and the call item type each must answer.
+_ANSWERS = {
+    "function_call_output": "function_call",
+    "custom_tool_call_output": "custom_tool_call",
+    "computer_call_output": "computer_call",
+    "local_shell_call_output": "local_shell_call",
+    "shell_call_output": "shell_call",
+    "apply_patch_call_output": "apply_patch_call",
+}
+
+
+def check_answers(history: list[Item], input_items: list[Item]) -> None:
+    """Every tool output answers a call, and every approval answers a request, in context."""
+    calls = {(item.type, getattr(item, "call_id", None)) for item in history}
+    requests = {item.id for item in history if isinstance(item, McpApprovalRequest)}
+    for i, item in enumerate(input_items):
+        call_id = getattr(item, "call_id", None)
+        wanted = _ANSWERS.get(item.type)
+        if wanted is not None and (wanted, call_id) not in calls:
+            raise InvalidRequestError(
+                f"No tool call found for {item.type.replace('_', ' ')} with call_id {call_id}.",
+                param=f"input[{i}].call_id",
+            )
+        if isinstance(item, McpApprovalResponse) and item.approval_request_id not in requests:
+            raise InvalidRequestError(
+                f"No MCP approval request found with id '{item.approval_request_id}'.",
+                param=f"input[{i}].approval_request_id",
+            )
+        calls.add((item.type, call_id))
+        if isinstance(item, McpApprovalRequest):
+            requests.add(item.id)
 
 
 def _spec(tool: FunctionTool | CustomTool, namespace: str | None) -> ToolSpec:

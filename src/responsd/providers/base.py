@@ -24,6 +24,8 @@ class ToolSpec:
     namespace: str | None = None
     format: dict[str, Any] | None = None
     """Custom tools: the grammar their input should follow."""
+    builtin: bool = False
+    """A function of a built-in tool: the server runs its calls, the client never sees them."""
 
 
 @dataclass(frozen=True, slots=True)

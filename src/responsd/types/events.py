@@ -228,6 +228,61 @@ class ResponseReasoningSummaryTextDoneEvent(_Event):
     text: str
 
 
+class _ItemProgressEvent(_Event):
+    item_id: str
+    output_index: int
+
+
+class ResponseMcpListToolsInProgressEvent(_ItemProgressEvent):
+    """This server started listing an MCP server's tools."""
+
+    type: Literal["response.mcp_list_tools.in_progress"] = "response.mcp_list_tools.in_progress"
+
+
+class ResponseMcpListToolsCompletedEvent(_ItemProgressEvent):
+    """The MCP server listed its tools."""
+
+    type: Literal["response.mcp_list_tools.completed"] = "response.mcp_list_tools.completed"
+
+
+class ResponseMcpListToolsFailedEvent(_ItemProgressEvent):
+    """The MCP server could not be reached or could not list its tools."""
+
+    type: Literal["response.mcp_list_tools.failed"] = "response.mcp_list_tools.failed"
+
+
+class ResponseMcpCallArgumentsDeltaEvent(_ItemProgressEvent):
+    """More of an MCP call's arguments (JSON text)."""
+
+    type: Literal["response.mcp_call_arguments.delta"] = "response.mcp_call_arguments.delta"
+    delta: str
+
+
+class ResponseMcpCallArgumentsDoneEvent(_ItemProgressEvent):
+    """An MCP call's arguments are final."""
+
+    type: Literal["response.mcp_call_arguments.done"] = "response.mcp_call_arguments.done"
+    arguments: str
+
+
+class ResponseMcpCallInProgressEvent(_ItemProgressEvent):
+    """An MCP call was sent to its server."""
+
+    type: Literal["response.mcp_call.in_progress"] = "response.mcp_call.in_progress"
+
+
+class ResponseMcpCallCompletedEvent(_ItemProgressEvent):
+    """An MCP call returned its output."""
+
+    type: Literal["response.mcp_call.completed"] = "response.mcp_call.completed"
+
+
+class ResponseMcpCallFailedEvent(_ItemProgressEvent):
+    """An MCP call failed (see the item's `error`)."""
+
+    type: Literal["response.mcp_call.failed"] = "response.mcp_call.failed"
+
+
 class ErrorEvent(_Event):
     """A failure after the stream started; flat, as the hosted API sends it."""
 
@@ -261,6 +316,14 @@ ResponseStreamEvent: TypeAlias = Annotated[
     | ResponseReasoningSummaryPartDoneEvent
     | ResponseReasoningSummaryTextDeltaEvent
     | ResponseReasoningSummaryTextDoneEvent
+    | ResponseMcpListToolsInProgressEvent
+    | ResponseMcpListToolsCompletedEvent
+    | ResponseMcpListToolsFailedEvent
+    | ResponseMcpCallArgumentsDeltaEvent
+    | ResponseMcpCallArgumentsDoneEvent
+    | ResponseMcpCallInProgressEvent
+    | ResponseMcpCallCompletedEvent
+    | ResponseMcpCallFailedEvent
     | ErrorEvent,
     Field(discriminator="type"),
 ]

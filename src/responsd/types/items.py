@@ -96,6 +96,61 @@ class ItemReference(WireModel):
     id: str
 
 
+class McpListToolsTool(WireModel):
+    """One tool an MCP server offers."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any]
+    annotations: dict[str, Any] | None = None
+
+
+class McpListTools(WireModel):
+    """The tools an MCP server listed; later turns reuse it instead of listing again."""
+
+    type: Literal["mcp_list_tools"] = "mcp_list_tools"
+    id: str | None = None
+    server_label: str
+    tools: list[McpListToolsTool] = Field(default_factory=list)
+    error: str | None = None
+
+
+class McpCall(WireModel):
+    """A call of a tool on an MCP server, run by this server."""
+
+    type: Literal["mcp_call"] = "mcp_call"
+    id: str | None = None
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    """`{type: mcp_protocol_error | mcp_tool_execution_error | http_error, …}` when it failed."""
+    status: Literal["in_progress", "completed", "incomplete", "calling", "failed"] | None = None
+    approval_request_id: str | None = None
+    """The approval request this call answers, when it needed one."""
+
+
+class McpApprovalRequest(WireModel):
+    """A call the model wants to make that needs the client's approval first."""
+
+    type: Literal["mcp_approval_request"] = "mcp_approval_request"
+    id: str | None = None
+    server_label: str
+    name: str
+    arguments: str
+
+
+class McpApprovalResponse(WireModel):
+    """The client's answer to an `mcp_approval_request`."""
+
+    type: Literal["mcp_approval_response"] = "mcp_approval_response"
+    id: str | None = None
+    approval_request_id: str
+    approve: bool
+    reason: str | None = None
+
+
 class OtherItem(WireModel):
     """An item of a tool this server does not run (yet): kept in history, not shown to the model."""
 
@@ -111,10 +166,6 @@ OTHER_ITEM_TYPES = frozenset(
         "file_search_call",
         "code_interpreter_call",
         "image_generation_call",
-        "mcp_call",
-        "mcp_list_tools",
-        "mcp_approval_request",
-        "mcp_approval_response",
         "computer_call",
         "computer_call_output",
         "local_shell_call",
@@ -137,6 +188,10 @@ _MODELLED = {
     "reasoning",
     "compaction",
     "item_reference",
+    "mcp_list_tools",
+    "mcp_call",
+    "mcp_approval_request",
+    "mcp_approval_response",
 }
 
 
@@ -161,6 +216,10 @@ InputItem: TypeAlias = Annotated[
     | Annotated[Reasoning, Tag("reasoning")]
     | Annotated[Compaction, Tag("compaction")]
     | Annotated[ItemReference, Tag("item_reference")]
+    | Annotated[McpListTools, Tag("mcp_list_tools")]
+    | Annotated[McpCall, Tag("mcp_call")]
+    | Annotated[McpApprovalRequest, Tag("mcp_approval_request")]
+    | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -183,5 +242,9 @@ Item: TypeAlias = (
     | Reasoning
     | Compaction
     | ItemReference
+    | McpListTools
+    | McpCall
+    | McpApprovalRequest
+    | McpApprovalResponse
     | OtherItem
 )

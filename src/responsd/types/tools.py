@@ -8,6 +8,7 @@ from responsd.types._base import WireModel, omitted_when_none
 
 CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace"})
 """Tool types whose calls are returned to the client; every other type is a hosted tool."""
+_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {"mcp"}
 
 
 class FunctionTool(WireModel):
@@ -41,6 +42,40 @@ class NamespaceTool(WireModel):
     tools: list[Annotated[FunctionTool | CustomTool, Field(discriminator="type")]]
 
 
+class McpToolFilter(WireModel):
+    """Tools of an MCP server picked by name and/or by their `readOnlyHint` annotation."""
+
+    tool_names: list[str] | None = None
+    read_only: bool | None = None
+
+
+class McpApprovalFilter(WireModel):
+    """Which tools need approval (`always`) and which do not (`never`)."""
+
+    always: McpToolFilter | None = None
+    never: McpToolFilter | None = None
+
+
+class McpTool(WireModel):
+    """A remote MCP server whose tools this server lists and calls for the model."""
+
+    type: Literal["mcp"] = "mcp"
+    server_label: str = Field(min_length=1)
+    server_url: str | None = None
+    connector_id: str | None = omitted_when_none()
+    tunnel_id: str | None = omitted_when_none()
+    server_description: str | None = omitted_when_none()
+    headers: dict[str, str] | None = Field(default=None, exclude=True)
+    """Secret: sent to the MCP server, never stored, echoed or logged."""
+    authorization: str | None = Field(default=None, exclude=True)
+    """Secret: an OAuth token sent as `Authorization: Bearer …`; never stored or echoed."""
+    allowed_tools: list[str] | McpToolFilter | None = None
+    require_approval: Literal["always", "never"] | McpApprovalFilter | None = "always"
+    """The hosted API's default: every call needs approval unless configured otherwise."""
+    allowed_callers: list[str] | None = omitted_when_none()
+    defer_loading: bool | None = omitted_when_none()
+
+
 class HostedTool(WireModel):
     """A tool the server would run itself (web_search, file_search, mcp, …), kept verbatim."""
 
@@ -49,13 +84,14 @@ class HostedTool(WireModel):
 
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in CLIENT_TOOL_TYPES else "hosted"
+    return kind if isinstance(kind, str) and kind in _MODELLED_TOOL_TYPES else "hosted"
 
 
 Tool: TypeAlias = Annotated[
     Annotated[FunctionTool, Tag("function")]
     | Annotated[CustomTool, Tag("custom")]
     | Annotated[NamespaceTool, Tag("namespace")]
+    | Annotated[McpTool, Tag("mcp")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]

@@ -1,0 +1,337 @@
+"""One response from its first event to its last: setup, model turns, tools, finish.
+
+`ResponseRun` is an async iterator of the response's events. Its loop:
+
+    setup (built-in tools list their functions) → approved calls from the input run
+    → model turn → NextStep: run tools → turn again | finish
+
+Every ending goes through one finish path (`_finish` / `_fail`), which stores the final
+snapshot and emits the terminal event; background cancel and shutdown end through
+`stopped()`. The run's results (`snapshot`, `failure`, `final_json`) are its own
+attributes, read after the iteration ends.
+"""
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from responsd.engine.output import OutputBuilder
+from responsd.engine.output_format import check_output_text
+from responsd.engine.reducer import apply
+from responsd.engine.steps import NextStep, NextStepFinish, NextStepRunAgain, NextStepRunTools
+from responsd.engine.tool_jobs import run_jobs
+from responsd.engine.truncation import fit_context
+from responsd.errors import ResponsdError
+from responsd.providers.base import (
+    Finish,
+    ModelRequest,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    UsageDelta,
+)
+from responsd.tools.base import ToolJob
+from responsd.tools.registry import model_items
+from responsd.types.content import InputText
+from responsd.types.events import (
+    ErrorEvent,
+    ResponseCompletedEvent,
+    ResponseCreatedEvent,
+    ResponseFailedEvent,
+    ResponseIncompleteEvent,
+    ResponseInProgressEvent,
+    ResponseStreamEvent,
+)
+from responsd.types.items import Message
+from responsd.types.response import (
+    IncompleteDetails,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Response,
+    ResponseError,
+    ResponseStatus,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from responsd.engine.loop import Engine, PreparedResponse
+
+log = logging.getLogger("responsd.engine")
+
+TOOLS_EXHAUSTED_NOTE = (
+    "The tool call limit of this response (max_tool_calls) is reached: no more tools can be "
+    "called. Answer with what you have."
+)
+
+
+class ResponseRun:
+    """The events of one prepared response, and its outcome once they are all read."""
+
+    def __init__(self, engine: "Engine", p: "PreparedResponse") -> None:
+        self.engine = engine
+        self.p = p
+        self.snapshot: Response = p.snapshot
+        """The response as of the last emitted event (what a cancel stores)."""
+        self.failure: ResponsdError | None = None
+        """Set when the run failed; non-streaming callers turn it into an HTTP error."""
+        self.final_json: str | None = None
+        """The final Response as JSON, encoded once for storage and reply."""
+        request = p.request
+        self.builder = OutputBuilder(
+            max_calls=request.max_tool_calls,
+            turn_calls=None if request.parallel_tool_calls else 1,
+        )
+        self.usage: UsageDelta | None = None
+        self.turns = 0
+        self.finish = "stop"
+        """The last model turn's finish reason."""
+        self._sequence = 0
+        self._tool_choice = p.model_request.tool_choice
+        self._functions = list(p.model_request.tools)
+
+    def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
+        return self._events()
+
+    def _emit(self, event: ResponseStreamEvent) -> ResponseStreamEvent:
+        event.sequence_number = self._sequence
+        self._sequence += 1
+        self.snapshot = apply(self.snapshot, event)
+        return event
+
+    async def _events(self) -> AsyncIterator[ResponseStreamEvent]:
+        p = self.p
+        yield self._emit(ResponseCreatedEvent(response=p.snapshot))
+        started = p.snapshot.model_copy(update={"status": ResponseStatus.IN_PROGRESS})
+        yield self._emit(ResponseInProgressEvent(response=started))
+        try:
+            step: NextStep = NextStepRunAgain()
+            async for event in self._setup():
+                yield self._emit(event)
+            resumed = [job for tool in p.builtins for job in tool.resume(p.history, p.input_items)]
+            if resumed:
+                step = NextStepRunTools(resumed)
+            while not isinstance(step, NextStepFinish):
+                if isinstance(step, NextStepRunTools):
+                    async for event in self._run_tools(step.jobs):
+                        yield self._emit(event)
+                    step = self._after_tools(step)
+                    continue
+                async for event in self._turn():
+                    yield self._emit(event)
+                step = self._decide()
+        except Exception as exc:
+            async for event in self._fail(exc):
+                yield event
+            return
+        async for event in self._finish(step):
+            yield event
+        await self._close_tools()
+
+    # -- steps -------------------------------------------------------------------------
+
+    async def _setup(self) -> AsyncIterator[ResponseStreamEvent]:
+        """Built-in tools prepare (MCP servers list their tools), then show their functions."""
+        p = self.p
+        if not p.builtins:
+            return
+        context = [*p.history, *p.input_items]
+        jobs = [job for tool in p.builtins if (job := tool.setup(context)) is not None]
+        async for event in run_jobs(jobs, self.builder.take_index, concurrent=True):
+            yield event
+        self._functions += [spec for tool in p.builtins for spec in tool.functions()]
+        self.engine.provider.validate(dataclasses.replace(p.model_request, tools=self._functions))
+
+    async def _turn(self) -> AsyncIterator[ResponseStreamEvent]:
+        """One model turn: its deltas become output items."""
+        builder, request = self.builder, self.p.request
+        builder.begin_turn()
+        self.turns += 1
+        usage: UsageDelta | None = None
+        self.finish = "stop"
+        async for delta in self.engine.provider.stream(self._model_request()):
+            if builder.reasoning_item and not isinstance(
+                delta, ReasoningDelta | UsageDelta | Finish
+            ):
+                async for event in self.engine.settle_reasoning(builder, request):
+                    yield event
+            match delta:
+                case ReasoningDelta():
+                    batch = builder.reasoning(delta.text)
+                case TextDelta():
+                    batch = builder.text(delta.text)
+                case RefusalDelta():
+                    batch = builder.refusal(delta.text)
+                case ToolCallStart():
+                    batch = builder.tool_call_start(delta.index, delta.call_id, delta.tool)
+                case ToolCallDelta():
+                    batch = builder.tool_call_delta(delta.index, delta.text)
+                case UsageDelta():
+                    usage = delta
+                    continue
+                case Finish():
+                    self.finish = delta.reason
+                    continue
+            for event in batch:
+                yield event
+        if builder.reasoning_item:
+            async for event in self.engine.settle_reasoning(builder, request):
+                yield event
+        incomplete = self.finish in ("length", "content_filter")
+        for event in builder.close("incomplete" if incomplete else "completed"):
+            yield event
+        if usage is not None:
+            self.usage = usage if self.usage is None else _add(self.usage, usage)
+
+    def _model_request(self) -> ModelRequest:
+        p = self.p
+        turn = dataclasses.replace(p.model_request, tools=self._functions)
+        if self.turns > 1:  # a required or forced tool is required of the first turn only
+            turn.tool_choice = "none" if self._tool_choice == "none" else "auto"
+        if turn.max_output_tokens is not None:  # the cap is for the whole response
+            turn.max_output_tokens -= self._output_tokens()
+        if not self.snapshot.output:
+            return turn
+        # Later turns see this response's output so far, built-in calls as function calls.
+        turn.items = [*turn.items, *model_items(self.snapshot.output)]
+        if self.builder.calls_left == 0 and self.builder.kept_calls:
+            turn.tool_choice = "none"
+            note = Message(role="developer", content=[InputText(text=TOOLS_EXHAUSTED_NOTE)])
+            turn.items.append(note)
+        return fit_context(self.engine.provider, turn, p.request.truncation)
+
+    def _decide(self) -> NextStep:
+        builder = self.builder
+        if self.finish in ("length", "content_filter"):
+            reason = "max_output_tokens" if self.finish == "length" else "content_filter"
+            return NextStepFinish("incomplete", reason)
+        if builder.builtin_calls:
+            jobs = [self._job(spec, arguments) for spec, arguments in builder.builtin_calls]
+            return NextStepRunTools(jobs, then_stop=builder.client_calls > 0)
+        return NextStepFinish()
+
+    def _job(self, spec, arguments: str) -> ToolJob:
+        for tool in self.p.builtins:
+            if tool.owns(spec.name):
+                return tool.call(spec, arguments)
+        raise ResponsdError(f"No built-in tool runs '{spec.name}'.")
+
+    async def _run_tools(self, jobs: list[ToolJob]) -> AsyncIterator[ResponseStreamEvent]:
+        concurrent = self.p.request.parallel_tool_calls
+        async for event in run_jobs(jobs, self.builder.take_index, concurrent):
+            yield event
+
+    def _after_tools(self, step: NextStepRunTools) -> NextStep:
+        if step.then_stop or any(job.awaits_client for job in step.jobs):
+            return NextStepFinish()
+        if self.turns >= self.engine.options.max_turns:
+            log.warning("response %s reached %d model turns", self.p.snapshot.id, self.turns)
+            return NextStepFinish("incomplete", "max_output_tokens")
+        cap = self.p.request.max_output_tokens
+        if cap is not None and self._output_tokens() >= cap:
+            return NextStepFinish("incomplete", "max_output_tokens")
+        return NextStepRunAgain()
+
+    def _output_tokens(self) -> int:
+        return self.usage.output_tokens if self.usage else 0
+
+    # -- endings -----------------------------------------------------------------------
+
+    async def _finish(self, step: NextStepFinish) -> AsyncIterator[ResponseStreamEvent]:
+        p = self.p
+        usage = self._usage()
+        if step.status == "incomplete":
+            update = {
+                "status": ResponseStatus.INCOMPLETE,
+                "incomplete_details": IncompleteDetails(reason=step.reason),
+            }
+        else:
+            try:
+                check_output_text(p.request.text.format, self.builder.texts)
+            except ResponsdError as exc:
+                async for event in self._fail(exc):
+                    yield event
+                return
+            update = {"status": ResponseStatus.COMPLETED, "completed_at": int(time.time())}
+        final = self.snapshot.model_copy(update={**update, "usage": usage})
+        try:
+            await self.engine.save(p, final, self)
+        except ResponsdError as exc:
+            self.failure = exc
+            yield self._emit(ErrorEvent(code=exc.code, message=exc.message, param=None))
+            failed = _failed(final.model_copy(update={"completed_at": None}), exc, usage)
+            yield self._emit(ResponseFailedEvent(response=failed))
+            return
+        terminal = (
+            ResponseIncompleteEvent if step.status == "incomplete" else ResponseCompletedEvent
+        )
+        yield self._emit(terminal(response=final))
+
+    async def _fail(self, exc: Exception) -> AsyncIterator[ResponseStreamEvent]:
+        failure = exc if isinstance(exc, ResponsdError) else _internal(exc)
+        self.failure = failure
+        yield self._emit(
+            ErrorEvent(code=failure.code, message=failure.message, param=failure.param)
+        )
+        final = _failed(self.snapshot, failure, self._usage())
+        await self.engine.save(self.p, final, self, quiet=True)
+        await self._close_tools()
+        yield self._emit(ResponseFailedEvent(response=final))
+
+    async def stopped(self, failure: str | None = None) -> ResponseStreamEvent | None:
+        """End a run stopped from outside: cancelled by the client, or failed (`failure`).
+
+        The API has no `response.cancelled` event: a cancelled run ends with its stored
+        status and no terminal event; a failed one ends with `response.failed`."""
+        update: dict = {"status": ResponseStatus.CANCELLED, "usage": self._usage()}
+        if failure is not None:
+            error = ResponseError(code="server_error", message=failure)
+            update.update(status=ResponseStatus.FAILED, error=error)
+        final = self.snapshot.model_copy(update=update)
+        # A run stopped halfway is kept, but its partial turn joins no conversation.
+        await self.engine.save(self.p, final, self, quiet=True, converse=False)
+        await self._close_tools()
+        if failure is None:
+            return None
+        return self._emit(ResponseFailedEvent(response=final))
+
+    async def _close_tools(self) -> None:
+        for tool in self.p.builtins:
+            await asyncio.shield(tool.close())
+
+    def _usage(self) -> Usage | None:
+        u = self.usage
+        if u is None:
+            return None
+        return Usage(
+            input_tokens=u.input_tokens,
+            input_tokens_details=InputTokensDetails(cached_tokens=u.cached_tokens),
+            output_tokens=u.output_tokens,
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=u.reasoning_tokens),
+            total_tokens=u.input_tokens + u.output_tokens,
+        )
+
+
+def _add(a: UsageDelta, b: UsageDelta) -> UsageDelta:
+    return UsageDelta(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        cached_tokens=a.cached_tokens + b.cached_tokens,
+        reasoning_tokens=a.reasoning_tokens + b.reasoning_tokens,
+    )
+
+
+def _failed(snapshot: Response, failure: ResponsdError, usage: Usage | None) -> Response:
+    error = ResponseError(code=failure.response_code, message=failure.message)
+    return snapshot.model_copy(
+        update={"status": ResponseStatus.FAILED, "error": error, "usage": usage}
+    )
+
+
+def _internal(exc: Exception) -> ResponsdError:
+    log.exception("response failed with an unexpected error", exc_info=exc)
+    return ResponsdError("The server had an internal error while generating the response.")

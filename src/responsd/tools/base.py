@@ -1,0 +1,67 @@
+"""The seam every built-in tool implements, and the unit of work it hands the engine.
+
+A tool declares the functions the model may call (`functions`), may need work before the
+first model turn (`setup`, e.g. listing an MCP server's tools), turns each call the model
+makes into a `ToolJob`, and picks up calls a client approved in a later request (`resume`).
+A job is one output item: the engine opens it at the next `output_index`, runs it (several
+concurrently), folds its progress events into the response and closes it with the final
+item. The engine owns ids of responses, indices and sequence numbers; a tool owns its items.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from responsd.providers.base import ToolSpec
+from responsd.types.events import ResponseStreamEvent
+from responsd.types.items import Item
+
+ToolProgress: TypeAlias = AsyncIterator[ResponseStreamEvent | Item]
+"""A job's run: progress events (with `item_id` and `output_index`), then the final item last.
+A run may raise a `ResponsdError` after its final item to fail the whole response."""
+
+
+@dataclass(slots=True)
+class ToolJob:
+    """One output item of a built-in tool: how it opens and how it runs."""
+
+    item: Item
+    """The item as it opens (status `in_progress`), with its id."""
+    run: Callable[[int], ToolProgress] | None = None
+    """Given the item's output_index, its progress; None: the item is final as it opens."""
+    awaits_client: bool = False
+    """The client must answer this item (an approval request): the response ends after it."""
+    is_call: bool = True
+    """It counts towards `max_tool_calls` (a listing does not)."""
+
+
+class BuiltinTool(Protocol):
+    """One entry of a request's `tools` that this server runs."""
+
+    async def check(self, param: str) -> None:
+        """Raise a client error naming `param` (e.g. `tools[0]`) before anything runs."""
+        ...
+
+    def setup(self, context: list[Item]) -> ToolJob | None:
+        """Work before the first model turn, given the history and input; None when none."""
+        ...
+
+    def functions(self) -> list[ToolSpec]:
+        """The functions the model may call (after setup); each spec has `builtin=True`."""
+        ...
+
+    def owns(self, function: str) -> bool:
+        """Whether `function` is one of this tool's functions."""
+        ...
+
+    def call(self, spec: ToolSpec, arguments: str) -> ToolJob:
+        """The job for one call the model made to one of `functions()`."""
+        ...
+
+    def resume(self, history: list[Item], input_items: list[Item]) -> list[ToolJob]:
+        """Jobs the client unblocked in this request's input (approved calls)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections held for this response."""
+        ...
