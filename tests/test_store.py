@@ -17,7 +17,7 @@ async def test_a_chain_of_any_depth_loads_in_one_statement(database_url):
             previous = rid
         statements = []
         event.listen(store._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-        bodies = await store.load_context("resp_59")
+        status, bodies = await store.load_context("resp_59")
         assert len(statements) == 1
         assert bodies[:4] == ['"in0"', '"out0"', '"in1"', '"out1"'] and len(bodies) == 120
     finally:

@@ -13,15 +13,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from responsd.api import conversations, models, responses
+from responsd.api.auth import BearerKeyMiddleware
 from responsd.api.errors import add_exception_handlers
-from responsd.auth import BearerKeyMiddleware
+from responsd.api.limits import RequestLimitMiddleware
+from responsd.api.request_ids import RequestIdMiddleware
 from responsd.config import Settings
 from responsd.engine.background import BackgroundRunner
 from responsd.engine.loop import Engine, EngineOptions
 from responsd.providers.base import Provider
 from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
 from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
-from responsd.request_ids import RequestIdMiddleware
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
 from responsd.tools.registry import ToolOptions
@@ -94,6 +95,11 @@ def create_app(
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(
+                RequestLimitMiddleware,
+                max_bytes=settings.max_request_body,
+                read_timeout=settings.request_body_timeout,
+            ),
             *([Middleware(BearerKeyMiddleware, keys=keys)] if (keys := _keys(settings)) else []),
         ],
         lifespan=lifespan,

@@ -10,9 +10,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from responsd import __version__
+from responsd.api.protocol import PROTOCOL, GuardedHttpToolsProtocol
+from responsd.api.request_ids import RequestIdFilter
 from responsd.app import create_app
+from responsd.concurrency import tune_gc
 from responsd.config import Settings
-from responsd.request_ids import RequestIdFilter
 from responsd.sealing import rotate_key
 from responsd.store.sql import SQLStore
 
@@ -69,7 +71,11 @@ def main(argv: list[str] | None = None) -> None:
         "log_level": settings.log_level,
         "access_log": False,  # RequestIdMiddleware logs each request with its id
         "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "http": PROTOCOL,
     }
+    GuardedHttpToolsProtocol.configure(settings.header_timeout, settings.max_connections)
+    tune_gc()
     if args.workers <= 1:
         uvicorn.run(create_app(settings), **options)
         return
@@ -90,4 +96,6 @@ def app_from_environment() -> Starlette:
     """The app of one worker process (`--workers N`), configured from RESPONSD_* variables."""
     settings = Settings()
     configure_logging(settings.log_level)
+    GuardedHttpToolsProtocol.configure(settings.header_timeout, settings.max_connections)
+    tune_gc()
     return create_app(settings)

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     """CPU threads per generation; default: llama.cpp's choice."""
     local_seed: int | None = None
     """Sampling seed for the embedded model, for reproducible output; default random."""
+    max_request_body: int = Field(default=32 * 1024 * 1024, gt=0)
+    """Largest request body accepted, in bytes (413 beyond); sized for long agent histories."""
+    request_body_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a client may pause while sending a request body (408 beyond)."""
+    header_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client has to send a request's headers before its connection is closed."""
+    keep_alive_timeout: float = Field(default=5.0, gt=0)
+    """Seconds an idle keep-alive connection stays open."""
+    max_connections: int = Field(default=2048, ge=1)
+    """Open connections per process; the next one is answered 503 and closed."""
     allow_private_network: bool = False
     """Let built-in tools (MCP servers, …) reach loopback, private and link-local addresses."""
     mcp_timeout: float = Field(default=60.0, gt=0)

@@ -4,6 +4,10 @@ ResponsdError                      500 server_error
 ├── InvalidRequestError            400 invalid_request_error (param names the field)
 │   ├── UnsupportedParameterError  400 a known parameter this server cannot honour yet
 │   └── PreviousResponseNotFound   400 previous_response_not_found
+├── InvalidAPIKeyError             401 a bearer key is missing or wrong
+├── PermissionDeniedError          403 the operation is not allowed on this object
+├── RequestTimeoutError            408 the request body stopped arriving
+├── RequestTooLargeError           413 the request body is over the limit
 ├── NotFoundError                  404 invalid_request_error
 ├── ProviderError                  502 the model backend failed
 │   ├── ProviderRequestError       400 the backend rejected the request as invalid
@@ -65,6 +69,30 @@ class PreviousResponseNotFound(InvalidRequestError):
             f"Previous response with id '{response_id}' not found.",
             param="previous_response_id",
         )
+
+
+class InvalidAPIKeyError(ResponsdError):
+    status_code = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class RequestTimeoutError(ResponsdError):
+    status_code = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class RequestTooLargeError(ResponsdError):
+    status_code = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class PermissionDeniedError(ResponsdError):
+    status_code = 403
+    type = "invalid_request_error"
+    code = "permission_denied"
 
 
 class NotFoundError(ResponsdError):

@@ -4,7 +4,6 @@ import logging
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,27 +31,26 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = ResponsdError("Unknown endpoint; see /v1/responses and /v1/models.")
     else:
-        error = ResponsdError(str(exc.detail))
+        error = ResponsdError(str(exc.detail), headers=dict(exc.headers or {}))  # 405: Allow
     error.status_code = exc.status_code
     error.type = "invalid_request_error"
     error.code = None
     return error_response(error)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(ResponsdError("The server had an internal error."))
+def internal_error_body() -> bytes:
+    """The 500 envelope for an error nothing handled (sent by the request-id middleware)."""
+    return orjson.dumps({"error": ResponsdError("The server had an internal error.").envelope()})
 
 
 def add_exception_handlers(app: Starlette) -> None:
+    # Anything else is answered by RequestIdMiddleware, which knows the request's id.
     app.add_exception_handler(ResponsdError, _responsd_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
 
 
-def validation_error(exc: ValidationError, data: Any) -> InvalidRequestError:
+def validation_error(errors: list[Any], data: Any) -> InvalidRequestError:
     """The one pydantic error a person should fix first, with `param` as the hosted API names it."""
-    errors = exc.errors(include_url=False)
     unknown = [e for e in errors if e["type"] == "extra_forbidden"]
     if unknown:
         param = _param(_real_path(unknown[0]["loc"], data))

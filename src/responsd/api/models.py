@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsd.errors import NotFoundError
+from responsd.errors import NotFoundError, PermissionDeniedError
 
 
 async def list_models(request: Request) -> Response:
@@ -29,7 +29,17 @@ async def retrieve_model(request: Request) -> Response:
     raise NotFoundError(f"Model '{model_id}' not found.", param="model")
 
 
+async def delete_model(request: Request) -> Response:
+    model_id = request.path_params["model_id"]
+    raise PermissionDeniedError(
+        f"Model '{model_id}' cannot be deleted: this server has no fine-tuned models, only the "
+        "models it is configured to serve.",
+        param="model",
+    )
+
+
 routes = [
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", delete_model, methods=["DELETE"]),
 ]

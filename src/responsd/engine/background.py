@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from responsd.concurrency import offload
 from responsd.engine.loop import Engine, PreparedResponse
 from responsd.engine.run import ResponseRun
 from responsd.errors import InvalidRequestError, NotFoundError, ResponsdError
@@ -74,11 +75,15 @@ class BackgroundRunner:
 
     async def submit(self, p: PreparedResponse) -> None:
         snapshot = p.snapshot
+        size = len(p.input_items)
+        request_json = await offload(
+            size, p.request.model_dump_json, by_alias=True, exclude_unset=True
+        )
         await self.store.enqueue(
             snapshot.id,
             snapshot.created_at,
             snapshot.model_dump_json(),
-            p.request.model_dump_json(by_alias=True, exclude_unset=True),
+            request_json,
             snapshot.previous_response_id,
             snapshot.conversation.id if snapshot.conversation else None,
         )

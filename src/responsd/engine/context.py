@@ -8,34 +8,54 @@ from pydantic import TypeAdapter
 from responsd.errors import InvalidRequestError, NotFoundError, PreviousResponseNotFound
 from responsd.ids import new_item_id
 from responsd.sealing import KeyRing
+from responsd.store.sql import Chain
 from responsd.tools.registry import model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
-from responsd.types.items import Compaction, InputItem, Item, ItemReference, Message, Reasoning
+from responsd.types.items import (
+    Compaction,
+    CustomToolCall,
+    CustomToolCallOutput,
+    FunctionCall,
+    FunctionCallOutput,
+    InputItem,
+    Item,
+    ItemReference,
+    Message,
+    Reasoning,
+)
 
 COMPACTION_PREFIX = "Summary of the conversation so far:\n"
+UNFINISHED = frozenset({"queued", "in_progress"})
 
 _ITEMS = TypeAdapter(list[InputItem])
 
 
 class ContextStore(Protocol):
-    async def load_context(self, response_id: str) -> list[str] | None: ...
+    async def load_context(self, response_id: str) -> Chain | None: ...
 
     async def find_items(self, item_ids: list[str]) -> dict[str, str]: ...
 
 
+_WITH_STATUS = (Message, FunctionCall, FunctionCallOutput, CustomToolCall, CustomToolCallOutput)
+
+
 def normalize_input(value: str | list[Item]) -> list[Item]:
-    """Give every input item a type, an id and content parts, as input_items lists them."""
+    """Give every input item the canonical shape input_items and conversations list: a type,
+    an id, content parts, a status where the spec requires one, no null extra fields."""
     if isinstance(value, str):
         value = [Message(role="user", content=value)]
     for item in value:
-        if isinstance(item, Message):
-            if isinstance(item.content, str):
-                part = OutputText if item.role == "assistant" else InputText
-                item.content = [part(text=item.content)]
-            if item.status is None:
-                item.status = "completed"
+        if isinstance(item, Message) and isinstance(item.content, str):
+            part = OutputText if item.role == "assistant" else InputText
+            item.content = [part(text=item.content)]
+        if isinstance(item, _WITH_STATUS) and item.status is None:
+            item.status = "completed"
         if item.id is None:
             item.id = new_item_id(item.type)
+        extra = item.__pydantic_extra__
+        if extra and None in extra.values():
+            for key in [k for k, v in extra.items() if v is None]:
+                del extra[key]
     return value
 
 
@@ -79,10 +99,18 @@ async def load_history(
 ) -> list[Item]:
     if previous_response_id is None:
         return []
-    bodies = await store.load_context(previous_response_id)
-    if bodies is None:
+    chain = await store.load_context(previous_response_id)
+    if chain is None:
         raise PreviousResponseNotFound(previous_response_id)
-    return parsed.parse(bodies)
+    if chain.status in UNFINISHED:
+        # Its output is not there yet: continuing now would silently drop that turn.
+        raise InvalidRequestError(
+            f"Previous response with id '{previous_response_id}' has not finished yet (status "
+            f"'{chain.status}'); wait until it is completed, then continue from it.",
+            param="previous_response_id",
+            code="previous_response_not_finished",
+        )
+    return parsed.parse(chain.bodies)
 
 
 class ConversationItems(Protocol):

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from responsd.concurrency import offload
 from responsd.engine.context import (
     ParsedItems,
     context_view,
@@ -96,12 +97,19 @@ class Engine:
             history = await load_conversation(self.store.conversations, self.parsed, conversation)
         else:
             history = await load_history(self.store, self.parsed, request.previous_response_id)
-        items = await resolve_references(self.store, normalize_input(request.input))
+        size = len(request.input) if isinstance(request.input, list) else 0
+        items = await offload(size, normalize_input, request.input)
+        items = await resolve_references(self.store, items)
         where = "conversation" if conversation else "previous_response_id"
-        view = context_view(history, items, self.keys, where)
-        model_request = _model_request(request, view, plan)
-        self.provider.validate(model_request)
-        return history, items, fit_context(self.provider, model_request, request.truncation)
+
+        def build() -> ModelRequest:
+            check_answers(history, items)
+            view = context_view(history, items, self.keys, where)
+            model_request = _model_request(request, view, plan)
+            self.provider.validate(model_request)
+            return fit_context(self.provider, model_request, request.truncation)
+
+        return history, items, await offload(len(history) + len(items), build)
 
     async def prepare(
         self,
@@ -110,13 +118,13 @@ class Engine:
         created_at: int | None = None,
     ) -> PreparedResponse:
         """Validate and resolve `request`; `response_id`/`created_at` re-prepare a queued one."""
-        check_create_request(request)
+        size = len(request.input) if isinstance(request.input, list) else 0
+        await offload(size, check_create_request, request)
         if self.options.zero_data_retention:
             request.store = False
         plan = plan_tools(request)
         builtins = await self._builtins(request)
         history, input_items, model_request = await self._context(request, plan)
-        check_answers(history, input_items)
         if plan.skipped:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
         return PreparedResponse(
@@ -163,16 +171,18 @@ class Engine:
         converse: bool = True,
     ) -> None:
         """Store the final response; `converse=False` keeps it out of its conversation."""
-        run.final_json = final.model_dump_json()
+        size = len(final.output) + (len(p.input_items) if p.request.store else 0)
+        run.final_json = await offload(size, final.model_dump_json)
         if not p.request.store:
             return
+        input_rows, output_rows = await offload(size, _rows, p.input_items, final.output)
         save = self.store.save_response(
             final.id,
             final.previous_response_id,
             final.created_at,
             run.final_json,
-            [(item.id, item.model_dump_json()) for item in p.input_items],
-            [(item.id, item.model_dump_json()) for item in final.output],
+            input_rows,
+            output_rows,
             final.conversation.id if final.conversation and converse else None,
             status=final.status.value,
             background=p.request.background,
@@ -184,6 +194,10 @@ class Engine:
             if not quiet:
                 raise
             log.exception("could not store response %s", final.id)
+
+
+def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:
+    return [[(item.id, item.model_dump_json()) for item in items] for items in lists]
 
 
 def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) -> ModelRequest:

@@ -336,6 +336,7 @@ def _call_item(
             name=spec.name,
             input=text,
             namespace=spec.namespace,
+            status=status,
         )
     return FunctionCall(
         id=call.item_id,

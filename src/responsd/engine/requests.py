@@ -25,6 +25,7 @@ from responsd.types.tools import (
     CustomTool,
     FunctionTool,
     HostedTool,
+    McpTool,
     NamespaceTool,
     ToolChoiceAllowed,
     ToolChoiceCustom,
@@ -185,7 +186,8 @@ def plan_tools(request: ContextFields) -> ToolPlan:
             "yet.",
             param="tool_choice",
         )
-    if plan.mode == "required" and not plan.specs:
+    runs_builtins = any(isinstance(tool, McpTool) for tool in request.tools)
+    if plan.mode == "required" and not plan.specs and not runs_builtins:
         raise InvalidRequestError(
             "tool_choice requires a tool call, but no tool the model can call was given.",
             param="tool_choice",

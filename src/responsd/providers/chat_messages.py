@@ -103,7 +103,10 @@ def _chat_content(parts: str | list[Any]) -> str | list[dict[str, Any]]:
     for part in parts:
         if isinstance(part, InputImage):
             content.append(
-                {"type": "image_url", "image_url": {"url": part.image_url, "detail": part.detail}}
+                {
+                    "type": "image_url",
+                    "image_url": {"url": part.image_url, "detail": part.detail or "auto"},
+                }
             )
         elif isinstance(part, InputFile):
             file = {"filename": part.filename, "file_data": part.file_data}

@@ -117,6 +117,7 @@ def bounded(schema: Any) -> Any:
 # json_object: any object, nested at most two deep, with short strings and small containers
 # (json_object has no schema to say how big; these keep every reply finite and quick).
 _JSON_ITEMS, _JSON_CHARS = 8, 64
+_JSON_CHAR = '[^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 _BOUNDED_JSON_OBJECT = {
     "reply": f'"{{" space (jmember ("," space jmember){{0,{_JSON_ITEMS - 1}}})? "}}" space',
     "jmember": 'jstring ":" space jvalue',
@@ -126,7 +127,7 @@ _BOUNDED_JSON_OBJECT = {
     "jarray": f'"[" space (jscalar ("," space jscalar){{0,{_JSON_ITEMS - 1}}})? "]" space',
     "jscalar": 'jstring | jnumber | "true" space | "false" space | "null" space',
     "jstring": f'"\\"" jchar{{0,{_JSON_CHARS}}} "\\"" space',
-    "jchar": '[^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+    "jchar": _JSON_CHAR,
     "jnumber": '"-"? ([0-9] | [1-9] [0-9]{0,15}) ("." [0-9]{1,15})? space',
     "space": '" "?',
 }
@@ -198,6 +199,10 @@ def build_grammar(tools: dict[str, ToolSpec], mode: ToolMode, fmt: TextFormat | 
             alternatives.append("reply")
         else:
             return None
+    if "char" in converter._rules:
+        # llama-cpp-python's converter lets a JSON string hold raw control characters (a
+        # newline, a tab), which no JSON parser accepts: use the JSON spec's character.
+        converter._rules["char"] = _JSON_CHAR
     root = "root ::= " + " | ".join(f"({a})" for a in alternatives)
     return root + "\n" + converter.format_grammar()
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
+from responsd.concurrency import offload
 from responsd.errors import (
     ProviderError,
     ProviderRateLimitError,
@@ -153,7 +154,8 @@ class OpenAIChatModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
         tools = tool_table(request.tools)
-        async for delta in self._deltas(self._body(request, tools), tools):
+        body = await offload(len(request.items), self._body, request, tools)
+        async for delta in self._deltas(body, tools):
             yield delta
 
     def _body(self, request: ModelRequest, tools: dict[str, ToolSpec]) -> dict[str, Any]:

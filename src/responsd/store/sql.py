@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -44,13 +44,13 @@ T = TypeVar("T")
 # the chain, oldest response first, input before output.
 _CHAIN = text(
     """
-    WITH RECURSIVE chain(id, prev, depth) AS (
-        SELECT id, previous_response_id, 0 FROM responses WHERE id = :id
+    WITH RECURSIVE chain(id, prev, depth, status) AS (
+        SELECT id, previous_response_id, 0, status FROM responses WHERE id = :id
         UNION ALL
-        SELECT r.id, r.previous_response_id, chain.depth + 1
+        SELECT r.id, r.previous_response_id, chain.depth + 1, r.status
         FROM responses r JOIN chain ON r.id = chain.prev
     )
-    SELECT i.body FROM chain
+    SELECT i.body, chain.depth, chain.status FROM chain
     LEFT JOIN response_items i ON i.response_id = chain.id
     ORDER BY chain.depth DESC, i.kind, i.position
     """
@@ -64,6 +64,13 @@ _FIND_ITEMS = (
     .where(response_items.c.item_id.in_(bindparam("ids", expanding=True)))
     .order_by(response_items.c.response_id)
 )
+
+
+class Chain(NamedTuple):
+    """A previous_response_id chain: the status of its last response, and its items' JSON."""
+
+    status: str | None
+    bodies: list[str]
 
 
 class ConversationGone(Exception):
@@ -121,13 +128,14 @@ class SQLStore:
             "conversation_id": conversation_id,
             "status": status,
         }
-        items = [
-            {"response_id": response_id, "kind": kind, "position": n, "item_id": i, "body": b}
-            for kind, pairs in ((INPUT, input_items), (OUTPUT, output_items))
-            for n, (i, b) in enumerate(pairs)
-        ]
 
         def save() -> None:
+            # Rows are built here, on the store's thread: a long history would hold the loop.
+            items = [
+                {"response_id": response_id, "kind": kind, "position": n, "item_id": i, "body": b}
+                for kind, pairs in ((INPUT, input_items), (OUTPUT, output_items))
+                for n, (i, b) in enumerate(pairs)
+            ]
             with self._engine.begin() as conn:
                 if background:  # its row exists since it was queued
                     conn.execute(
@@ -171,17 +179,17 @@ class SQLStore:
 
         return await self._run(remove)
 
-    async def load_context(self, response_id: str) -> list[str] | None:
-        """Every item the model saw and said along the chain ending at `response_id`.
+    async def load_context(self, response_id: str) -> Chain | None:
+        """Every item the model saw and said along the chain ending at `response_id`, and
+        that response's status. None when the response does not exist (or was not stored)."""
 
-        None when the response does not exist (or was not stored)."""
-
-        def load() -> list[str] | None:
+        def load() -> Chain | None:
             with self._engine.connect() as conn:
                 rows = conn.execute(_CHAIN, {"id": response_id}).all()
             if not rows:
                 return None
-            return [row[0] for row in rows if row[0] is not None]
+            status = next(row[2] for row in rows if row[1] == 0)
+            return Chain(status, [row[0] for row in rows if row[0] is not None])
 
         return await self._run(load)
 

@@ -20,7 +20,8 @@ class InputImage(WireModel):
     type: Literal["input_image"] = "input_image"
     image_url: str | None = omitted_when_none()
     file_id: str | None = omitted_when_none()
-    detail: Literal["low", "high", "auto", "original"] = "auto"
+    detail: Literal["low", "high", "auto", "original"] | None = "auto"
+    """null (the spec allows it) is stored as sent and means "auto"."""
 
 
 class InputFile(WireModel):

@@ -59,6 +59,7 @@ class CustomToolCall(WireModel):
     name: str
     input: str
     namespace: str | None = omitted_when_none()
+    status: ItemStatus | None = omitted_when_none()
 
 
 class CustomToolCallOutput(WireModel):
@@ -68,6 +69,7 @@ class CustomToolCallOutput(WireModel):
     id: str | None = None
     call_id: str
     output: str | list[ContentPart]
+    status: ItemStatus | None = omitted_when_none()
 
 
 class Reasoning(WireModel):
@@ -202,6 +204,8 @@ def _item_tag(value: Any) -> str | None:
             return "message"  # an "easy" message: {role, content}
     else:
         kind = getattr(value, "type", None)
+    if not isinstance(kind, str):
+        return None  # no usable `type`: a validation error naming the item, never a crash
     if kind in OTHER_ITEM_TYPES:
         return "other"
     return kind

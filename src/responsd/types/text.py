@@ -29,6 +29,8 @@ class FormatJSONSchema(StrictModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
     schema_: dict[str, Any] = Field(alias="schema")
     description: str | None = None
+    """Always echoed, null when absent: Open Responses requires the key (the OpenAPI spec
+    does not), and its compliance suite is one of our clients."""
     strict: Annotated[bool, BeforeValidator(lambda v: False if v is None else v)] = False
     """Off unless asked for, as on the hosted API; echoed as a boolean."""
 
@@ -42,7 +44,8 @@ class TextConfig(StrictModel):
     """How the model's text is shaped."""
 
     format: TextFormat = Field(default_factory=FormatText)
-    verbosity: Literal["low", "medium", "high"] = "medium"
+    verbosity: Literal["low", "medium", "high"] | None = "medium"
+    """None (sent as null, and echoed so) leaves it to the model, like "medium"."""
 
 
 class ReasoningConfig(StrictModel):

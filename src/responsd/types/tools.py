@@ -130,7 +130,9 @@ def _choice_tag(value: Any) -> str:
     if isinstance(value, str):
         return "mode"
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in {"function", "custom", "allowed_tools"} else "hosted"
+    if isinstance(kind, str) and kind in {"function", "custom", "allowed_tools"}:
+        return kind
+    return "hosted"  # a non-string type fails there, as a validation error
 
 
 ToolChoice: TypeAlias = Annotated[

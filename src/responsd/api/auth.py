@@ -5,13 +5,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from responsd.api.errors import error_response
-from responsd.errors import ResponsdError
-
-
-class InvalidAPIKeyError(ResponsdError):
-    status_code = 401
-    type = "invalid_request_error"
-    code = "invalid_api_key"
+from responsd.errors import InvalidAPIKeyError
 
 
 class BearerKeyMiddleware:
