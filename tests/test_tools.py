@@ -78,14 +78,21 @@ def test_function_tools_reach_the_upstream_nested_and_are_echoed_flat(http, upst
         "/responses", json={"model": "fake-model", "input": "x", "tools": [WEATHER]}
     ).json()
     check_response(body)
-    assert body["tools"] == [{**WEATHER, "strict": None}]
+    # Functions are strict by default in the Responses API: the schema is made strict.
+    assert body["tools"] == [{**WEATHER, "strict": True}]
+    strict_parameters = {
+        **WEATHER["parameters"],
+        "additionalProperties": False,
+        "required": ["city"],
+    }
     assert upstream.requests[0]["tools"] == [
         {
             "type": "function",
             "function": {
                 "name": "get_weather",
                 "description": "Weather for a city.",
-                "parameters": WEATHER["parameters"],
+                "parameters": strict_parameters,
+                "strict": True,
             },
         }
     ]
@@ -279,3 +286,28 @@ def test_only_hosted_tools_means_no_tools_reach_the_upstream(http, upstream):
     )
     assert reply.headers["responsd-skipped-tools"] == "web_search"
     assert "tools" not in upstream.requests[0] and "tool_choice" not in upstream.requests[0]
+
+
+def test_strict_true_needs_a_strict_schema(http, upstream):
+    body = {"model": "fake-model", "input": "x", "tools": [{**WEATHER, "strict": True}]}
+    reply = http.post("/responses", json=body)
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["param"] == "tools[0].parameters" and "additionalProperties" in error["message"]
+
+
+def test_strict_false_keeps_the_schema_as_sent(http, upstream):
+    upstream.script(Reply(tool_calls=[Call("get_weather", '{"town": 1}')]))
+    body = {"model": "fake-model", "input": "x", "tools": [{**WEATHER, "strict": False}]}
+    reply = http.post("/responses", json=body).json()
+    assert reply["status"] == "completed" and reply["tools"][0]["strict"] is False
+    sent = upstream.requests[0]["tools"][0]["function"]
+    assert sent["parameters"] == WEATHER["parameters"] and sent["strict"] is False
+
+
+def test_arguments_that_break_a_strict_schema_fail_the_response(client, upstream):
+    upstream.script(Reply(tool_calls=[Call("get_weather", '{"city": 5}')]))
+    with pytest.raises(openai.InternalServerError) as error:
+        client.responses.create(model="fake-model", input="x", tools=[WEATHER])
+    assert "break its strict schema at city" in error.value.message
+    assert error.value.body["code"] == "invalid_model_output"

@@ -27,6 +27,7 @@ from responsd.engine.requests import (
     check_context_fields,
     check_create_request,
     conversation_id,
+    echo_tools,
     plan_tools,
 )
 from responsd.engine.run import ResponseRun
@@ -210,6 +211,7 @@ def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) ->
         parallel_tool_calls=request.parallel_tool_calls,
         output_format=request.text.format,
         reasoning_effort=request.reasoning.effort if request.reasoning else None,
+        reasoning_context=request.reasoning.context if request.reasoning else None,
         verbosity=request.text.verbosity if request.text.verbosity != "medium" else None,
     )
     if isinstance(request, ResponseCreateRequest):
@@ -241,7 +243,7 @@ def _initial_response(
         model=request.model,
         previous_response_id=request.previous_response_id,
         conversation=ConversationRef(id=cid) if (cid := conversation_id(request)) else None,
-        tools=request.tools,
+        tools=echo_tools(request.tools),
         tool_choice=request.tool_choice,
         parallel_tool_calls=request.parallel_tool_calls,
         max_tool_calls=request.max_tool_calls,
@@ -249,6 +251,7 @@ def _initial_response(
         reasoning=ReasoningEcho(
             effort=reasoning.effort if reasoning else None,
             summary=(reasoning.summary or reasoning.generate_summary) if reasoning else None,
+            context=reasoning.context if reasoning else None,
         ),
         max_output_tokens=request.max_output_tokens,
         temperature=1.0 if request.temperature is None else request.temperature,

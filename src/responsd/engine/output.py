@@ -85,12 +85,15 @@ class OutputBuilder:
     builtin_calls: list[tuple[ToolSpec, str]] = field(default_factory=list)
     client_calls: int = 0
     """Client-side calls made in the current turn."""
+    strict_calls: list[tuple[ToolSpec, str]] = field(default_factory=list)
+    """The current turn's calls of strict functions, with their arguments, to check."""
     texts: list[str] = field(default_factory=list)
     """Every finished output_text, for structured-output checks."""
 
     def begin_turn(self) -> None:
         self.kept_this_turn = self.dropped_calls = self.client_calls = 0
         self.builtin_calls = []
+        self.strict_calls = []
 
     @property
     def calls_left(self) -> int | None:
@@ -255,6 +258,8 @@ class OutputBuilder:
                     )
                 )
             else:
+                if call.spec.strict:
+                    self.strict_calls.append((call.spec, text))
                 events.append(
                     ResponseFunctionCallArgumentsDoneEvent(
                         item_id=call.item_id,

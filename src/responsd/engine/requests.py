@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 
+from responsd.engine.strict_schema import normalize, problem
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
 from responsd.tools.mcp import function_name
@@ -51,7 +52,6 @@ _NOT_YET = {
     "context_management": "Server-side context management is not supported yet.",
     "moderation": "Moderation is not supported by this server.",
     "background_options": "Background responses are not supported yet.",
-    "prompt_cache_options": "Prompt cache options are not supported by this server.",
     "access_programs": "Access programs are not supported by this server.",
     "image": "Image options are not supported by this server.",
 }
@@ -71,6 +71,19 @@ def check_create_request(request: ResponseCreateRequest) -> None:
         value = getattr(request, name)
         if value not in (None, False):
             raise UnsupportedParameterError(message, param=name)
+    cache = request.prompt_cache_options
+    if cache is not None and cache.mode == "explicit":
+        raise UnsupportedParameterError(
+            "Explicit prompt cache breakpoints are not supported; this server caches prompts "
+            "by prefix, implicitly. Use mode 'implicit' or leave it out.",
+            param="prompt_cache_options.mode",
+        )
+    if request.reasoning and request.reasoning.mode not in (None, "standard"):
+        raise UnsupportedParameterError(
+            f"reasoning.mode '{request.reasoning.mode}' is not available on this server; only "
+            "'standard' is.",
+            param="reasoning.mode",
+        )
     if request.top_logprobs:
         raise UnsupportedParameterError(
             "Log probabilities are not supported yet; omit top_logprobs or set it to 0.",
@@ -157,11 +170,14 @@ def _check_item_parts(item: object, where: str) -> None:
 
 def plan_tools(request: ContextFields) -> ToolPlan:
     plan = ToolPlan()
-    for tool in request.tools:
+    for i, tool in enumerate(request.tools):
         if isinstance(tool, FunctionTool | CustomTool):
-            plan.specs.append(_spec(tool, None))
+            plan.specs.append(_spec(tool, None, f"tools[{i}]"))
         elif isinstance(tool, NamespaceTool):
-            plan.specs.extend(_spec(inner, tool.name) for inner in tool.tools)
+            plan.specs.extend(
+                _spec(inner, tool.name, f"tools[{i}].tools[{j}]")
+                for j, inner in enumerate(tool.tools)
+            )
         elif isinstance(tool, HostedTool):
             plan.skipped.append(tool.type)
     choice = request.tool_choice
@@ -239,14 +255,35 @@ def check_answers(history: list[Item], input_items: list[Item]) -> None:
             requests.add(item.id)
 
 
-def _spec(tool: FunctionTool | CustomTool, namespace: str | None) -> ToolSpec:
+def _spec(tool: FunctionTool | CustomTool, namespace: str | None, param: str) -> ToolSpec:
     if isinstance(tool, CustomTool):
         return ToolSpec(
             tool.name, "custom", tool.description, namespace=namespace, format=tool.format
         )
-    return ToolSpec(
-        tool.name, "function", tool.description, tool.parameters, tool.strict, namespace
-    )
+    parameters = tool.parameters
+    if tool.strict is None:  # strict by default: the schema is made strict
+        parameters = normalize(parameters)
+    elif tool.strict and (found := problem(parameters)):
+        raise InvalidRequestError(
+            f"Invalid schema for function '{tool.name}': {found} (Or set strict to false.)",
+            param=f"{param}.parameters",
+            code="invalid_function_parameters",
+        )
+    strict = tool.strict is not False
+    return ToolSpec(tool.name, "function", tool.description, parameters, strict, namespace)
+
+
+def echo_tools(tools: list) -> list:
+    """`tools` as the Response echoes them: a function without `strict` is strict."""
+    return [_echo(tool) for tool in tools]
+
+
+def _echo(tool):
+    if isinstance(tool, FunctionTool) and tool.strict is None:
+        return tool.model_copy(update={"strict": True})
+    if isinstance(tool, NamespaceTool):
+        return tool.model_copy(update={"tools": echo_tools(tool.tools)})
+    return tool
 
 
 def _find(specs: list[ToolSpec], kind: str | None, name: str | None) -> ToolSpec:

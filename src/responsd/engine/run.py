@@ -22,6 +22,7 @@ from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
 from responsd.engine.reducer import apply
 from responsd.engine.steps import NextStep, NextStepFinish, NextStepRunAgain, NextStepRunTools
+from responsd.engine.strict_schema import check_arguments
 from responsd.engine.tool_jobs import run_jobs
 from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
@@ -184,6 +185,9 @@ class ResponseRun:
         incomplete = self.finish in ("length", "content_filter")
         for event in builder.close("incomplete" if incomplete else "completed"):
             yield event
+        if not incomplete:  # a strict function's arguments must follow its schema
+            for spec, arguments in builder.strict_calls:
+                check_arguments(spec.name, spec.parameters, arguments)
         if usage is not None:
             self.usage = usage if self.usage is None else _add(self.usage, usage)
 

@@ -57,6 +57,8 @@ class ModelRequest:
     frequency_penalty: float | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    reasoning_context: str | None = None
+    """"current_turn" or "all_turns": which earlier reasoning the model sees again."""
     verbosity: str | None = None
     user: str | None = None
     safety_identifier: str | None = None

@@ -161,7 +161,7 @@ class OpenAIChatModel:
     def _body(self, request: ModelRequest, tools: dict[str, ToolSpec]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": chat_messages(request, self._config.reasoning_history),
+            "messages": chat_messages(request, self._reasoning_history(request)),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -193,6 +193,11 @@ class OpenAIChatModel:
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return body
+
+    def _reasoning_history(self, request: ModelRequest) -> str:
+        # The request's reasoning.context wins over the server's setting.
+        history = {"current_turn": "drop", "all_turns": "reasoning_content"}
+        return history.get(request.reasoning_context or "", self._config.reasoning_history)
 
     async def _deltas(
         self, body: dict[str, Any], tools: dict[str, ToolSpec]

@@ -1,6 +1,6 @@
 """Request bodies, validated strictly: an unknown field is a 400 that names it."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -33,6 +33,21 @@ Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
 
 class StreamOptions(StrictModel):
     include_obfuscation: bool = False
+
+
+ServiceTier: TypeAlias = Literal[
+    "auto", "default", "flex", "scale", "priority", "fast", "ultrafast"
+]
+"""Passed to upstreams as given and echoed; the embedded model has one tier."""
+
+
+class PromptCacheOptions(StrictModel):
+    """Prompt cache lifetime and breakpoints. Honoured as given: prompts are cached by
+    prefix, implicitly, for at least 30 minutes (embedded model: while the process runs;
+    upstreams: as they cache). Explicit breakpoints are not supported (a 400)."""
+
+    ttl: Literal["30m"] | None = None
+    mode: Literal["implicit", "explicit"] | None = None
 
 
 class ContextFields(StrictModel):
@@ -70,7 +85,7 @@ class ResponseCreateRequest(ContextFields):
     safety_identifier: str | None = Field(default=None, max_length=64)
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    service_tier: ServiceTier | None = None
     stream_options: StreamOptions | None = None
     client_metadata: dict[str, Any] | None = None
     """Codex's per-request notes about itself; logged, never shown to the model."""
@@ -81,7 +96,7 @@ class ResponseCreateRequest(ContextFields):
     context_management: list[Any] | None = None
     moderation: WireModel | None = None
     background_options: WireModel | None = None
-    prompt_cache_options: WireModel | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
     access_programs: WireModel | None = None
     image: WireModel | None = None
 
@@ -101,4 +116,4 @@ class CompactRequest(StrictModel):
     previous_response_id: str | None = None
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None
+    service_tier: ServiceTier | None = None

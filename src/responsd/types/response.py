@@ -57,6 +57,7 @@ class Usage(BaseModel):
 class ReasoningEcho(BaseModel):
     effort: str | None = None
     summary: str | None = None
+    context: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ConversationRef(BaseModel):

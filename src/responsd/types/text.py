@@ -51,7 +51,11 @@ class TextConfig(StrictModel):
 class ReasoningConfig(StrictModel):
     """Reasoning effort and summary requested for reasoning models."""
 
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
+    mode: str | None = None
+    """Execution mode; only "standard" (the only one this server has) is accepted."""
+    context: Literal["auto", "current_turn", "all_turns"] | None = None
+    """Which earlier reasoning goes back to the model: the current turn's, or all turns'."""
     generate_summary: Literal["auto", "concise", "detailed"] | None = omitted_when_none()
     """Deprecated spelling of `summary`."""
