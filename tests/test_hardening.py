@@ -18,6 +18,7 @@ from bench.servers import ServerThread, free_port, wait_healthy
 from responsd.api.request_ids import RequestIdFilter
 from responsd.app import create_app
 from responsd.config import Settings
+from tests.openapi_spec import check_spec
 
 
 @pytest.mark.parametrize(
@@ -111,11 +112,13 @@ def test_stored_items_have_the_canonical_shape(http, client, upstream):
         {"type": "custom_tool_call_output", "call_id": "c2", "output": "y"},
     ]
     response = client.responses.create(model="fake-model", input=items)
-    listed = http.get(f"/responses/{response.id}/input_items?order=asc").json()["data"]
+    page = http.get(f"/responses/{response.id}/input_items?order=asc").json()
+    listed = check_spec("ResponseItemList", page)["data"]
     assert [i["status"] for i in listed] == ["completed"] * 4
     assert all(i["id"] for i in listed) and "extra" not in listed[1]
     conversation = http.post("/conversations", json={"items": items[:2]}).json()
-    stored = http.get(f"/conversations/{conversation['id']}/items?order=asc").json()["data"]
+    page = http.get(f"/conversations/{conversation['id']}/items?order=asc").json()
+    stored = check_spec("ConversationItemList", page)["data"]
     assert [i["status"] for i in stored] == ["completed", "completed"]
     assert None not in stored[1].values()
 

@@ -14,6 +14,7 @@ import pytest
 
 from bench.fake_upstream import Call, Reply
 from tests.conftest import MCP_TIMEOUT
+from tests.openapi_spec import check_spec
 from tests.wire import check_response, stream_events
 
 
@@ -177,7 +178,9 @@ def test_listing_is_reused_in_a_conversation(tclient, upstream, mcp, mcp_servers
         model="fake-model", tools=tools, input="and?", conversation=conversation.id
     )
     assert _types(second) == ["message"] and mcp.counts["list"] == 1
-    items = tclient.conversations.items.list(conversation.id, order="asc").data
+    page = tclient.conversations.items.with_raw_response.list(conversation.id, order="asc")
+    items = page.parse().data
+    check_spec("ConversationItemList", page.http_response.json())
     assert [i.type for i in items] == [
         "message",
         "mcp_list_tools",

@@ -1,4 +1,5 @@
-"""Checks of the wire format against the SDK's and Open Responses' own models."""
+"""Checks of the wire format against the SDK's and Open Responses' own models, and the
+official OpenAPI spec's component schemas (tests/openapi/served.json)."""
 
 from typing import Any
 
@@ -9,12 +10,15 @@ from openai.types.responses import Response as SDKResponse
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from tests.openapi_spec import check_spec
+
 _SDK_EVENT = TypeAdapter(ResponseStreamEvent)
 
 
 def check_response(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a Response JSON with the SDK's model and the Open Responses model."""
+    """Validate a Response JSON with the SDK's model, the Open Responses model and the spec."""
     SDKResponse.model_validate(body)
+    check_spec("Response", body)
     if _within_open_responses(body):
         openresponses_types.ResponseResource.model_validate(_without_schema(body))
     return body
@@ -52,6 +56,7 @@ def stream_events(http: httpx.Client, **body: Any) -> tuple[list[dict[str, Any]]
         event = orjson.loads(data_line[len(b"data: ") :])
         assert name_line[len(b"event: ") :].decode() == event["type"]
         _SDK_EVENT.validate_python(event)
+        check_spec("ResponseStreamEvent", event)
         if "response" in event:
             check_response(event["response"])
         events.append(event)

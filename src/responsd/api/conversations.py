@@ -11,7 +11,7 @@ from starlette.routing import Route
 from responsd.api.pages import list_page
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.engine.context import conversation_not_found, normalize_input
-from responsd.engine.requests import SUPPORTED_INCLUDES
+from responsd.engine.requests import SUPPORTED_INCLUDES, check_items
 from responsd.errors import InvalidRequestError, NotFoundError
 from responsd.ids import new_id
 from responsd.store.conversations import ConversationStore
@@ -63,6 +63,7 @@ def _check_include(request: Request) -> None:
 
 
 def _items(items: list) -> list[tuple[str, str]]:
+    check_items(items, "items")
     return [(item.id, item.model_dump_json()) for item in normalize_input(items)]
 
 

@@ -55,6 +55,8 @@ def _validate(model: type[ModelT], body: dict, data: dict) -> ModelT:
 
 
 def _json_object(raw: bytes) -> dict:
+    if not raw.strip():
+        return {}  # no body: the same as an empty object (missing fields are named)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -15,6 +15,7 @@ from responsd.engine.context import (
     resolve_references,
 )
 from responsd.engine.loop import Engine
+from responsd.engine.requests import check_cache_options, check_items
 from responsd.engine.truncation import fit_context
 from responsd.ids import new_id
 from responsd.providers.base import ModelRequest, TextDelta, UsageDelta
@@ -31,6 +32,8 @@ COMPACT_ASK = "Summarize the conversation above, as instructed."
 
 
 async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
+    check_cache_options(request.prompt_cache_options)
+    check_items(request.input if isinstance(request.input, list) else [], "input")
     history = await load_history(engine.store, engine.parsed, request.previous_response_id)
     items = await resolve_references(engine.store, normalize_input(request.input or []))
     view = context_view(history, items, engine.keys, "previous_response_id")

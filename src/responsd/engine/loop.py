@@ -24,8 +24,8 @@ from responsd.engine.reasoning import settle_reasoning
 from responsd.engine.requests import (
     ToolPlan,
     check_answers,
-    check_context_fields,
     check_create_request,
+    check_input_tokens_request,
     conversation_id,
     echo_tools,
     plan_tools,
@@ -148,7 +148,9 @@ class Engine:
         return tools
 
     async def count_input_tokens(self, request: InputTokensRequest) -> int:
-        check_context_fields(request)
+        check_input_tokens_request(request)
+        if request.model is None:
+            request.model = (await self.provider.list_models())[0].id
         _, _, model_request = await self._context(request, plan_tools(request))
         return await self.provider.count_input_tokens(model_request)
 

@@ -20,7 +20,12 @@ from responsd.types.items import (
     McpApprovalResponse,
     Message,
 )
-from responsd.types.requests import ContextFields, ResponseCreateRequest
+from responsd.types.requests import (
+    ContextFields,
+    InputTokensRequest,
+    PromptCacheOptions,
+    ResponseCreateRequest,
+)
 from responsd.types.text import FormatJSONSchema
 from responsd.types.tools import (
     CustomTool,
@@ -71,13 +76,7 @@ def check_create_request(request: ResponseCreateRequest) -> None:
         value = getattr(request, name)
         if value not in (None, False):
             raise UnsupportedParameterError(message, param=name)
-    cache = request.prompt_cache_options
-    if cache is not None and cache.mode == "explicit":
-        raise UnsupportedParameterError(
-            "Explicit prompt cache breakpoints are not supported; this server caches prompts "
-            "by prefix, implicitly. Use mode 'implicit' or leave it out.",
-            param="prompt_cache_options.mode",
-        )
+    check_cache_options(request.prompt_cache_options)
     if request.reasoning and request.reasoning.mode not in (None, "standard"):
         raise UnsupportedParameterError(
             f"reasoning.mode '{request.reasoning.mode}' is not available on this server; only "
@@ -116,6 +115,24 @@ def check_create_request(request: ResponseCreateRequest) -> None:
     check_context_fields(request)
 
 
+def check_cache_options(cache: PromptCacheOptions | None) -> None:
+    if cache is not None and cache.mode == "explicit":
+        raise UnsupportedParameterError(
+            "Explicit prompt cache breakpoints are not supported; this server caches prompts "
+            "by prefix, implicitly. Use mode 'implicit' or leave it out.",
+            param="prompt_cache_options.mode",
+        )
+
+
+def check_input_tokens_request(request: InputTokensRequest) -> None:
+    if request.personality is not None:
+        raise UnsupportedParameterError(
+            "Personality presets belong to hosted models; this server has none. Omit personality.",
+            param="personality",
+        )
+    check_context_fields(request)
+
+
 def conversation_id(request: ContextFields) -> str | None:
     value = request.conversation
     if isinstance(value, dict):
@@ -142,8 +159,24 @@ def check_context_fields(request: ContextFields) -> None:
                 param="text.format.schema",
             ) from exc
     if isinstance(request.input, list):
+        check_items(request.input, "input")
         for i, item in enumerate(request.input):
             _check_item_parts(item, f"input[{i}]")
+
+
+UNSUPPORTED_ITEMS = {
+    "additional_tools": "Tools added mid-conversation (additional_tools items) are not "
+    "supported yet; list every tool in `tools`.",
+    "compaction_trigger": "Server-side compaction triggers are not supported; compact with "
+    "POST /v1/responses/compact.",
+}
+
+
+def check_items(items: list, where: str) -> None:
+    """400 naming the first item of a known type this server cannot honour."""
+    for i, item in enumerate(items):
+        if (message := UNSUPPORTED_ITEMS.get(getattr(item, "type", None))) is not None:
+            raise UnsupportedParameterError(message, param=f"{where}[{i}]")
 
 
 def _check_item_parts(item: object, where: str) -> None:

@@ -178,6 +178,11 @@ OTHER_ITEM_TYPES = frozenset(
         "apply_patch_call_output",
         "tool_search_call",
         "tool_search_output",
+        "program",
+        "program_output",
+        # Parsed so that they can be refused by name (engine.requests.UNSUPPORTED_ITEMS).
+        "additional_tools",
+        "compaction_trigger",
     }
 )
 

@@ -104,7 +104,11 @@ class ResponseCreateRequest(ContextFields):
 class InputTokensRequest(ContextFields):
     """Body of POST /v1/responses/input_tokens."""
 
+    model: str | None = Field(default=None, min_length=1)  # type: ignore[assignment]
+    """Optional here, as in the spec: the server's first model counts when it is left out."""
     input: str | list[InputItem] = Field(default_factory=list)
+    personality: str | None = None
+    """A hosted model's style preset: not available here (a 400 unless null)."""
 
 
 class CompactRequest(StrictModel):
@@ -117,3 +121,4 @@ class CompactRequest(StrictModel):
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     service_tier: ServiceTier | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
