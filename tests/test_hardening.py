@@ -252,3 +252,14 @@ def test_a_huge_input_does_not_stall_other_requests():
     figures = dict(pair.split("=") for pair in run.stdout.splitlines()[-1].split())
     assert figures["status"] == "200" and int(figures["polls"]) > 50, run.stdout
     assert float(figures["p99_ms"]) < 50, run.stdout
+
+
+def test_a_non_streaming_client_that_leaves_cancels_its_response(http, client, upstream):
+    upstream.script(Reply(text="too late", delay=1.0))
+    conversation = client.conversations.create()
+    body = {"model": "fake-model", "input": "x", "conversation": conversation.id}
+    with pytest.raises(httpx.ReadTimeout):
+        http.post("/responses", json=body, timeout=0.3)  # gives up, closing the connection
+    time.sleep(1.2)  # past the moment the upstream answers
+    # Cancelled, like a stream whose client left: nothing was appended to the conversation.
+    assert client.conversations.items.list(conversation.id).data == []

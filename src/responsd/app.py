@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -21,11 +22,21 @@ from responsd.config import Settings
 from responsd.engine.background import BackgroundRunner
 from responsd.engine.loop import Engine, EngineOptions
 from responsd.providers.base import Provider
+from responsd.providers.hub import fetch_model
 from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
 from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
 from responsd.tools.registry import ToolOptions
+
+
+def local_model_path(settings: Settings) -> Path:
+    """The GGUF the embedded model runs: model_path, the named Hub model, or the default."""
+    if settings.model_path is not None:
+        return settings.model_path
+    if settings.model:
+        return fetch_model(settings.model)
+    return default_model_path()
 
 
 def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Provider:
@@ -41,11 +52,13 @@ def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | Non
         )
         return OpenAIChatModel(config, transport)
     config = LocalModelConfig(
-        model_path=settings.model_path or default_model_path(),
+        model_path=local_model_path(settings),
         context_size=settings.local_context,
         parallel=settings.local_parallel,
         threads=settings.local_threads,
         seed=settings.local_seed,
+        max_output_tokens=settings.local_max_output_tokens,
+        max_queue=settings.local_max_queue,
     )
     return LocalModel(config)
 

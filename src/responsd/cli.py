@@ -12,9 +12,10 @@ from starlette.applications import Starlette
 from responsd import __version__
 from responsd.api.protocol import PROTOCOL, GuardedHttpToolsProtocol
 from responsd.api.request_ids import RequestIdFilter
-from responsd.app import create_app
+from responsd.app import create_app, local_model_path
 from responsd.concurrency import tune_gc
 from responsd.config import Settings
+from responsd.providers.hub import ModelFetchError
 from responsd.sealing import rotate_key
 from responsd.store.sql import SQLStore
 
@@ -42,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
     serve.add_argument("--model-path", help="GGUF file to serve (RESPONSD_MODEL_PATH)")
     serve.add_argument(
+        "--model",
+        help="REPO[:FILE]: a GGUF on the Hugging Face Hub to download (once) and serve "
+        "(RESPONSD_MODEL; HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE apply)",
+    )
+    serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the database (default 1)"
     )
     keys = commands.add_parser(
@@ -61,10 +67,19 @@ def main(argv: list[str] | None = None) -> None:
         "upstream_url": args.upstream_url,
         "data_dir": args.data_dir,
         "model_path": args.model_path,
+        "model": args.model,
     }
     given = {k: v for k, v in flags.items() if v is not None}
     settings = Settings(**given)
     configure_logging(settings.log_level)
+    if settings.model and not settings.upstream_url:
+        if settings.model_path is not None:
+            sys.exit("responsd: name a model with --model or --model-path, not both.")
+        try:  # once, here, with the progress bar on this terminal: workers get the path
+            given["model_path"] = str(local_model_path(settings))
+        except ModelFetchError as exc:
+            sys.exit(f"responsd: {exc}")
+        settings = Settings(**given)
     options = {
         "host": settings.host,
         "port": settings.port,

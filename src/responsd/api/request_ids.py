@@ -62,8 +62,8 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except ClientDisconnect:
-            log.info("client disconnected before sending the whole request")
+        except ClientDisconnect as exc:
+            log.info("%s", str(exc) or "client disconnected before sending the whole request")
             status = 499  # nginx's "client closed request", for the access line only
         except Exception:
             log.exception("unhandled error")

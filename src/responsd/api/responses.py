@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from responsd.api.disconnect import cancelled_on_disconnect
 from responsd.api.pages import list_page
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.api.sse import sse_frames, stored_frames
@@ -63,8 +64,9 @@ async def create_response(request: Request) -> Response:
     run = engine.run(prepared)
     if body.stream:
         return _event_stream(sse_frames(run), headers)
-    async for _event in run:
-        pass
+    async with cancelled_on_disconnect(request):
+        async for _event in run:
+            pass
     if run.failure is not None:
         raise run.failure
     return _json(run.final_json, headers)
