@@ -124,14 +124,18 @@ def test_a_looping_reply_ends_incomplete_long_before_its_cap(local):
 
 
 def test_the_guard_lets_varied_text_and_short_refrains_through():
-    guard = RepetitionGuard()
-    refrain = [1, 2, 3, 4] * 10  # 40 tokens of a 4-token refrain: under the 96-token span
-    assert not any(guard.looping(t) for t in refrain)
-    guard = RepetitionGuard()
-    assert not any(guard.looping(t) for t in range(5000))
-    guard = RepetitionGuard()
-    loop = list(range(100, 120)) * 6  # a 20-token phrase, six times
-    assert any(guard.looping(t) for t in loop) and guard.tripped
+    def trips(tokens: list[int], texts: list[str] | None = None) -> bool:
+        guard = RepetitionGuard()
+        texts = texts or ["w"] * len(tokens)
+        return any(guard.looping(t, x) for t, x in zip(tokens, texts, strict=True))
+
+    assert not trips([1, 2, 3, 4] * 10)  # a 4-token refrain, 40 tokens: under 96
+    assert not trips(list(range(5000)), [f"{n} " for n in range(5000)])
+    assert trips(list(range(100, 120)) * 6)  # a 20-token phrase, six times
+    # "+" written with tokens of varying length: no token period, but a character one.
+    pluses = ["+", "++", "+++", "++++"] * 40
+    assert trips(list(range(len(pluses))), pluses)
+    assert not trips(list(range(60)), ["=" * 4] * 60)  # a 240-character rule: under 256
 
 
 def test_a_non_streaming_client_that_leaves_stops_the_generation(one_slot):

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 
 import httpx
+import lark
 import openai
 import pytest
 from pydantic import BaseModel
@@ -192,15 +193,73 @@ def test_a_regex_custom_tool_input_follows_its_grammar(local):
     assert len(item.input) == 6 and item.input[3] == "-" and item.input[:3].isupper()
 
 
-def test_a_lark_custom_tool_is_a_400_naming_the_syntax(local):
-    tool = {
+# The grammar Codex CLI sends with its `apply_patch` custom tool (openai/codex).
+APPLY_PATCH_LARK = r"""start: begin_patch hunk+ end_patch
+begin_patch: "*** Begin Patch" LF
+end_patch: "*** End Patch" LF?
+
+hunk: add_hunk | delete_hunk | update_hunk
+add_hunk: "*** Add File: " filename LF add_line+
+delete_hunk: "*** Delete File: " filename LF
+update_hunk: "*** Update File: " filename LF change_move? change?
+
+filename: /(.+)/
+add_line: "+" /(.*)/ LF -> line
+
+change_move: "*** Move to: " filename LF
+change: (change_context | change_line)+ eof_line?
+change_context: ("@@" | "@@ " /(.+)/) LF
+change_line: ("+" | "-" | " ") /(.*)/ LF
+eof_line: "*** End of File" LF
+
+%import common.LF
+"""
+
+
+def _lark_tool(definition: str) -> dict:
+    return {
         "type": "custom",
         "name": "apply_patch",
-        "format": {"type": "grammar", "syntax": "lark", "definition": 'start: "x"'},
+        "description": "Edit files with a patch.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": definition},
     }
+
+
+def test_codex_apply_patch_input_follows_its_lark_grammar(local):
+    response = local.responses.create(
+        model=MODEL,
+        input="Create a file hello.txt that says hello.",
+        tools=[_lark_tool(APPLY_PATCH_LARK)],
+        tool_choice={"type": "custom", "name": "apply_patch"},
+        max_output_tokens=200,
+    )
+    item = response.output[0]
+    assert item.type == "custom_tool_call" and item.name == "apply_patch"
+    # Lark itself is the judge: the input is a sentence of the grammar the client sent.
+    # (Lark's lexers refuse the zero-width terminal /(.*)/; the optional [/(.+)/] is the
+    # same language.)
+    judge = lark.Lark(APPLY_PATCH_LARK.replace("/(.*)/", "[/(.+)/]"), parser="earley")
+    judge.parse(item.input)
+    assert item.input.startswith("*** Begin Patch\n")
+
+
+@pytest.mark.parametrize(
+    ("definition", "construct"),
+    [
+        ('start: WORD\n%import common.WORD\n%ignore " "', "%ignore"),
+        ('start: "x"i', "case-insensitive"),
+        ("start: /x/i", "flags"),
+        ("start: _sep{x, y}", "templates"),
+        ("start: other", "other"),
+        ("%import common.FOO\nstart: FOO", "common.FOO"),
+    ],
+)
+def test_a_lark_construct_outside_the_subset_is_a_400_naming_it(local, definition, construct):
     with pytest.raises(openai.BadRequestError) as info:
-        local.responses.create(model=MODEL, input="x", tools=[tool], tool_choice="required")
-    assert "lark" in info.value.message
+        local.responses.create(
+            model=MODEL, input="x", tools=[_lark_tool(definition)], tool_choice="required"
+        )
+    assert info.value.param == "tools" and construct in info.value.message
 
 
 def test_function_call_round_trip_with_previous_response_id(local):

@@ -342,7 +342,7 @@ class LocalModel:
                 text = decoder.decode(piece)
                 if text:
                     yield text
-                if len(generated) >= max_tokens or guard.looping(token):
+                if len(generated) >= max_tokens or guard.looping(token, text):
                     break
         tail = decoder.decode(b"", final=True)
         if tail:

@@ -26,6 +26,7 @@ from llama_cpp.llama_grammar import SchemaConverter
 
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
+from responsd.providers.lark_gbnf import LarkError, lark_to_gbnf
 from responsd.types.text import FormatJSONObject, FormatJSONSchema, TextFormat
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
@@ -144,11 +145,20 @@ def _schema_rules(converter: SchemaConverter, schema: dict[str, Any], name: str)
 def _call_rule(converter: SchemaConverter, key: str, spec: ToolSpec, n: int) -> str:
     if spec.kind == "custom":
         fmt = spec.format or {"type": "text"}
-        if fmt.get("type") == "grammar":
+        if fmt.get("type") == "grammar" and fmt.get("syntax") == "lark":
+            try:
+                body, rules = lark_to_gbnf(fmt.get("definition", ""), f"custom{n}")
+            except LarkError as exc:
+                raise UnsupportedParameterError(
+                    f"The local model cannot use the Lark grammar of custom tool '{key}': {exc}.",
+                    param="tools",
+                ) from exc
+            converter._rules.update(rules)
+        elif fmt.get("type") == "grammar":
             if fmt.get("syntax") != "regex":
                 raise UnsupportedParameterError(
                     f"The local model cannot compile '{fmt.get('syntax')}' grammars for custom "
-                    "tools; use syntax 'regex' or a text format.",
+                    "tools; use syntax 'regex' or 'lark', or a text format.",
                     param="tools",
                 )
             raw = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=True)

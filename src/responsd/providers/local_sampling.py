@@ -9,6 +9,7 @@ client sets always wins. The Response still echoes the API defaults for unset fi
 (temperature 1, top_p 1), as the hosted API does; the values used are logged at start.
 """
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
@@ -63,34 +64,52 @@ def model_sampling(metadata: Mapping[str, str], file_name: str) -> tuple[Samplin
     return LLAMA_CPP_DEFAULTS, "llama.cpp's defaults"
 
 
-class RepetitionGuard:
-    """Notices output stuck in a loop: the same block of tokens repeated back to back.
+class _Periodicity:
+    """Notices a sequence stuck in a loop: the same block repeated back to back.
 
-    For every period p up to `max_period`, `run[p]` counts how many of the latest tokens
-    equal the token p places before them; a loop of period p spanning `span` tokens
-    shows as run[p] + p >= span. A loop must cover `min_span` tokens and at least
-    `min_repeats` copies of its block, so short refrains and list markup pass.
+    For every period p up to `max_period`, `run[p]` counts how many of the latest items
+    equal the item p places before them; a loop of period p spanning `span` items shows
+    as run[p] + p >= span. A loop must cover `min_span` items and at least `min_repeats`
+    copies of its block, so short refrains and list markup pass.
     """
 
-    def __init__(self, max_period: int = 64, min_span: int = 96, min_repeats: int = 3):
+    def __init__(self, max_period: int, min_span: int, min_repeats: int = 3):
         self.max_period = max_period
         self.min_span = min_span
         self.min_repeats = min_repeats
-        self._tokens: list[int] = []
+        self._recent: deque[object] = deque(maxlen=max_period + 1)
         self._run = [0] * (max_period + 1)
-        self.tripped = False
 
-    def looping(self, token: int) -> bool:
-        """Add one generated token; True once the output is looping."""
-        tokens = self._tokens
-        tokens.append(token)
-        n = len(tokens) - 1
-        for p in range(1, min(self.max_period, n) + 1):
-            if tokens[n - p] == token:
+    def add(self, item: object) -> bool:
+        """Add one item; True when the sequence now ends in a loop."""
+        recent = self._recent
+        recent.append(item)
+        n = len(recent) - 1
+        looping = False
+        for p in range(1, n + 1):
+            if recent[n - p] == item:
                 self._run[p] += 1
                 span = self._run[p] + p
-                if span >= self.min_span and span >= self.min_repeats * p:
-                    self.tripped = True
+                looping |= span >= self.min_span and span >= self.min_repeats * p
             else:
                 self._run[p] = 0
+        return looping
+
+
+class RepetitionGuard:
+    """Ends output that loops, seen in tokens (a phrase repeated: 96 tokens or more) or in
+    characters (the same few characters over and over, as "+++…" written with tokens of
+    varying length: 256 characters or more)."""
+
+    def __init__(self) -> None:
+        self._tokens = _Periodicity(max_period=64, min_span=96)
+        self._chars = _Periodicity(max_period=32, min_span=256)
+        self.tripped = False
+
+    def looping(self, token: int, text: str) -> bool:
+        """Add one generated token and its text; True once the output is looping."""
+        tripped = self._tokens.add(token)
+        for char in text:
+            tripped |= self._chars.add(char)
+        self.tripped |= tripped
         return self.tripped
