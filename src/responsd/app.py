@@ -59,6 +59,10 @@ def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | Non
         seed=settings.local_seed,
         max_output_tokens=settings.local_max_output_tokens,
         max_queue=settings.local_max_queue,
+        chat_template=(
+            settings.local_chat_template.read_text() if settings.local_chat_template else None
+        ),
+        native_tools=settings.local_tool_syntax == "auto",
     )
     return LocalModel(config)
 

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     """Sampling seed for the embedded model, for reproducible output; default random."""
     local_max_output_tokens: int = Field(default=1024, ge=1)
     """Output cap of the embedded model when a request sets no max_output_tokens."""
+    local_chat_template: Path | None = None
+    """Jinja chat template file for the embedded model, instead of the GGUF's own."""
+    local_tool_syntax: Literal["auto", "responsd"] = "auto"
+    """How the embedded model calls tools: `auto` uses the syntax its chat template was
+    written for (Hermes/Qwen, Llama 3, Mistral) when it has one; `responsd` always uses
+    responsd's documented format (needed for grammar-constrained custom tools)."""
     local_max_queue: int = Field(default=32, ge=0)
     """Requests that may wait for the embedded model; beyond that, a 429 with Retry-After."""
     max_request_body: int = Field(default=32 * 1024 * 1024, gt=0)

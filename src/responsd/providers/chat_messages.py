@@ -48,6 +48,15 @@ def tool_table(tools: list[ToolSpec]) -> dict[str, ToolSpec]:
     return table
 
 
+CUSTOM_INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string"}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+"""A custom (free-form) tool shown as a function: its one string parameter."""
+
+
 def chat_tool(key: str, spec: ToolSpec) -> dict[str, Any]:
     if spec.kind == "custom":
         description = spec.description or ""
@@ -59,12 +68,7 @@ def chat_tool(key: str, spec: ToolSpec) -> dict[str, Any]:
         function: dict[str, Any] = {
             "name": key,
             "description": description.strip(),
-            "parameters": {
-                "type": "object",
-                "properties": {"input": {"type": "string"}},
-                "required": ["input"],
-                "additionalProperties": False,
-            },
+            "parameters": CUSTOM_INPUT_SCHEMA,
         }
     else:
         function = {"name": key, "parameters": spec.parameters or _EMPTY_OBJECT_SCHEMA}

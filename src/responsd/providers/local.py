@@ -44,8 +44,9 @@ from responsd.providers.base import (
 )
 from responsd.providers.chat_messages import tool_table
 from responsd.providers.local_grammar import build_grammar, could_be_call, parse_call
-from responsd.providers.local_prompt import PromptRenderer, chat_messages
+from responsd.providers.local_prompt import PromptRenderer, chat_messages, template_tools
 from responsd.providers.local_sampling import RepetitionGuard, model_sampling
+from responsd.providers.tool_syntax import RESPONSD, detect
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class LocalModelConfig:
     """Output cap for a request that sets no `max_output_tokens` of its own."""
     max_queue: int = 32
     """Requests that may wait for a context; one more is refused (429)."""
+    chat_template: str | None = None
+    """Jinja chat template to use instead of the GGUF's own."""
+    native_tools: bool = True
+    """Call tools in the syntax the chat template was written for, when it has one."""
 
 
 class _Slot:
@@ -154,8 +159,10 @@ class LocalModel:
         self.context_size = first.n_ctx()
         metadata = first.metadata
         vocab = first._model.vocab
+        template = config.chat_template or metadata.get("tokenizer.chat_template") or _CHATML
+        self._syntax = detect(template) if config.native_tools else RESPONSD
         self._renderer = PromptRenderer(
-            metadata.get("tokenizer.chat_template") or _CHATML,
+            template,
             bos_token=first._model.token_get_text(first.token_bos()),
             eos_token=first._model.token_get_text(first.token_eos()),
         )
@@ -170,11 +177,12 @@ class LocalModel:
             llama.last_n_tokens_size = self.sampling.repeat_last_n  # read by each generate()
         log.info("%s samples with %s (from %s)", self.model_id, self.sampling, source)
         log.info(
-            "%s: %d contexts of %d tokens, %d threads each",
+            "%s: %d contexts of %d tokens, %d threads each; tool calls in %s syntax",
             self.model_id,
             parallel,
             self.context_size,
             threads,
+            self._syntax.name,
         )
 
     async def close(self) -> None:
@@ -197,7 +205,9 @@ class LocalModel:
                 f"'{request.reasoning_effort}' cannot be honoured; use 'none' or 'minimal'.",
                 param="reasoning.effort",
             )
-        build_grammar(tool_table(request.tools), request.tool_choice, request.output_format)
+        build_grammar(
+            tool_table(request.tools), request.tool_choice, request.output_format, self._syntax
+        )
         if self._pool.waiting >= self._max_queue:
             # Checked before the response starts, so a stream gets the 429 too.
             raise ProviderRateLimitError(
@@ -215,7 +225,8 @@ class LocalModel:
     def _prompt_tokens(self, request: ModelRequest) -> list[int]:
         tools = tool_table(request.tools)
         try:
-            prompt = self._renderer.render(chat_messages(request, tools))
+            messages = chat_messages(request, tools, self._syntax)
+            prompt = self._renderer.render(messages, template_tools(tools, request, self._syntax))
         except ValueError as exc:  # the template's raise_exception
             raise ProviderRequestError(
                 f"The model's chat template refused the input: {exc}"
@@ -238,7 +249,7 @@ class LocalModel:
                 code="context_length_exceeded",
             )
         max_tokens = min(request.max_output_tokens or self._max_output_tokens, room)
-        gbnf = build_grammar(tools, request.tool_choice, request.output_format)
+        gbnf = build_grammar(tools, request.tool_choice, request.output_format, self._syntax)
         grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
 
         slot = await self._pool.acquire(tokens)
@@ -281,7 +292,7 @@ class LocalModel:
                     yield TextDelta(value)
                     continue
                 pending += value
-                if not could_be_call(pending):
+                if not could_be_call(pending, self._syntax):
                     call_mode = False
                     yield TextDelta(pending)
                     pending = ""
@@ -293,7 +304,7 @@ class LocalModel:
         # (the spec's only reason besides content_filter).
         finish = "length" if output_tokens >= max_tokens or guard.tripped else "stop"
         if call_mode:
-            call = parse_call(text, tools)
+            call = parse_call(text, tools, self._syntax)
             if call is None and pending:
                 yield TextDelta(pending)
             elif call is not None:

@@ -26,11 +26,17 @@ from llama_cpp.llama_grammar import SchemaConverter
 
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
+from responsd.providers.chat_messages import CUSTOM_INPUT_SCHEMA
 from responsd.providers.lark_gbnf import LarkError, lark_to_gbnf
+from responsd.providers.tool_syntax import (
+    CALL_CLOSE,
+    CALL_OPEN,
+    CUSTOM_CLOSE,
+    CUSTOM_OPEN,
+    RESPONSD,
+    ToolSyntax,
+)
 from responsd.types.text import FormatJSONObject, FormatJSONSchema, TextFormat
-
-CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
-CUSTOM_OPEN, CUSTOM_CLOSE = '<custom_tool_call name="', "</custom_tool_call>"
 
 SUPPORTED_KEYWORDS = frozenset(
     {
@@ -142,8 +148,18 @@ def _schema_rules(converter: SchemaConverter, schema: dict[str, Any], name: str)
     return converter.visit(converter.resolve_refs(bounded(schema), ""), name)
 
 
-def _call_rule(converter: SchemaConverter, key: str, spec: ToolSpec, n: int) -> str:
-    if spec.kind == "custom":
+def _call_rule(
+    converter: SchemaConverter, key: str, spec: ToolSpec, n: int, syntax: ToolSyntax
+) -> str:
+    if spec.kind == "custom" and syntax.native:
+        if (spec.format or {}).get("type") == "grammar":
+            raise UnsupportedParameterError(
+                f"Custom tool '{key}' has a grammar, but this model calls tools in its own "
+                f"syntax ({syntax.name}), which carries the input as a JSON string a grammar "
+                "cannot constrain. Serve it with RESPONSD_LOCAL_TOOL_SYNTAX=responsd.",
+                param="tools",
+            )
+    elif spec.kind == "custom":
         fmt = spec.format or {"type": "text"}
         if fmt.get("type") == "grammar" and fmt.get("syntax") == "lark":
             try:
@@ -172,19 +188,30 @@ def _call_rule(converter: SchemaConverter, key: str, spec: ToolSpec, n: int) -> 
             converter._rules[body] = "[^<]*"
         opener = _literal(f'{CUSTOM_OPEN}{key}">')
         return f"{opener} {body} {_literal(CUSTOM_CLOSE)}"
-    parameters = dict(spec.parameters or {"type": "object"})
+    parameters = dict(
+        CUSTOM_INPUT_SCHEMA if spec.kind == "custom" else spec.parameters or {"type": "object"}
+    )
     parameters.pop("strict", None)
     schema = {
         "type": "object",
-        "properties": {"name": {"const": key}, "arguments": parameters},
-        "required": ["name", "arguments"],
+        "properties": {"name": {"const": key}, syntax.arguments_key: parameters},
+        "required": ["name", syntax.arguments_key],
         "additionalProperties": False,
     }
     rule = _schema_rules(converter, schema, f"call{n}")
-    return f"{_literal(CALL_OPEN)} {rule} {_literal(CALL_CLOSE)}"
+    parts = [_literal(syntax.opener)] if syntax.opener else []
+    parts.append(f'"[" {rule} "]"' if syntax.as_list else rule)
+    if syntax.closer:
+        parts.append(_literal(syntax.closer))
+    return " ".join(parts)
 
 
-def build_grammar(tools: dict[str, ToolSpec], mode: ToolMode, fmt: TextFormat | None) -> str | None:
+def build_grammar(
+    tools: dict[str, ToolSpec],
+    mode: ToolMode,
+    fmt: TextFormat | None,
+    syntax: ToolSyntax = RESPONSD,
+) -> str | None:
     """The GBNF for this turn, or None when the output is unconstrained text."""
     converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     alternatives: list[str] = []
@@ -194,7 +221,8 @@ def build_grammar(tools: dict[str, ToolSpec], mode: ToolMode, fmt: TextFormat | 
             wanted = (mode.name, mode.namespace)
             chosen = {k: s for k, s in tools.items() if (s.name, s.namespace) == wanted}
         alternatives += [
-            _call_rule(converter, key, spec, n) for n, (key, spec) in enumerate(chosen.items())
+            _call_rule(converter, key, spec, n, syntax)
+            for n, (key, spec) in enumerate(chosen.items())
         ]
     if not alternatives or mode == "auto":
         if isinstance(fmt, FormatJSONSchema):
@@ -204,8 +232,8 @@ def build_grammar(tools: dict[str, ToolSpec], mode: ToolMode, fmt: TextFormat | 
             converter._rules.update(_BOUNDED_JSON_OBJECT)
             alternatives.append("reply")
         elif alternatives:
-            # Free text that cannot be mistaken for a call: it does not start with "<".
-            converter._rules["reply"] = "[^<] [^\\x00]*"
+            # Free text that cannot be mistaken for a call: it does not start like one.
+            converter._rules["reply"] = f"[^\\x{ord(syntax.marker[0]):02X}] [^\\x00]*"
             alternatives.append("reply")
         else:
             return None
@@ -223,27 +251,46 @@ _CUSTOM = re.compile(
 )
 
 
-def parse_call(text: str, tools: dict[str, ToolSpec]) -> tuple[ToolSpec, str] | None:
+def parse_call(
+    text: str, tools: dict[str, ToolSpec], syntax: ToolSyntax = RESPONSD
+) -> tuple[ToolSpec, str] | None:
     """(tool, arguments JSON or custom input) when `text` is a call, else None."""
-    if match := _CALL.match(text.strip()):
-        try:
-            call = orjson.loads(match.group(1))
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequestError(f"The model wrote a malformed tool call: {exc}") from exc
+    text = text.strip()
+    if syntax.native:
+        opener, closer = syntax.opener.strip(), syntax.closer.strip()
+        if not (text.startswith(opener) and text.endswith(closer) and text[len(opener) :]):
+            return None
+        call = _call_json(text[len(opener) : len(text) - len(closer)])
+        if syntax.as_list:
+            call = call[0] if isinstance(call, list) and call else {}
+        spec = tools.get(call.get("name", "")) if isinstance(call, dict) else None
+        if spec is None:
+            return None
+        arguments = call.get(syntax.arguments_key, {})
+        if spec.kind == "custom":
+            return spec, str(arguments.get("input", ""))
+        return spec, orjson.dumps(arguments).decode()
+    if match := _CALL.match(text):
+        call = _call_json(match.group(1))
         spec = tools.get(call.get("name", ""))
         if spec is not None:
             return spec, orjson.dumps(call.get("arguments", {})).decode()
-    elif match := _CUSTOM.match(text.strip()):
+    elif match := _CUSTOM.match(text):
         spec = tools.get(match.group(1))
         if spec is not None:
             return spec, match.group(2)
     return None
 
 
-def could_be_call(text: str) -> bool:
+def _call_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"The model wrote a malformed tool call: {exc}") from exc
+
+
+def could_be_call(text: str, syntax: ToolSyntax = RESPONSD) -> bool:
     """Whether `text` may still grow into a call opener (so it must not be shown yet)."""
     stripped = text.lstrip()
-    return any(
-        opener.startswith(stripped) or stripped.startswith(opener)
-        for opener in (CALL_OPEN, CUSTOM_OPEN)
-    )
+    openers = (syntax.marker,) if syntax.native else (CALL_OPEN, CUSTOM_OPEN)
+    return any(opener.startswith(stripped) or stripped.startswith(opener) for opener in openers)
