@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llama_cpp import Llama, LlamaGrammar, llama_vocab_is_eog
+from llama_cpp import Llama, LlamaGrammar, llama_set_n_threads, llama_vocab_is_eog
 
 from responsd.errors import (
     InvalidRequestError,
@@ -144,18 +144,20 @@ class LocalModel:
 
     def __init__(self, config: LocalModelConfig):
         self.model_id = model_id_for(config.model_path)
-        parallel, threads = _plan(config)
-        llamas = [
-            Llama(
+
+        def context(threads: int | None) -> Llama:
+            return Llama(
                 model_path=str(config.model_path),
                 n_ctx=config.context_size or 0,  # 0: the model's training context
                 n_threads=threads,
                 seed=config.seed if config.seed is not None else -1,
                 verbose=False,
             )
-            for _ in range(parallel)
-        ]
-        first = llamas[0]
+
+        first = context(config.threads)
+        parallel, threads = _plan(config, first)
+        llama_set_n_threads(first.ctx, threads, first.n_threads_batch)
+        llamas = [first] + [context(threads) for _ in range(parallel - 1)]
         self.context_size = first.n_ctx()
         metadata = first.metadata
         vocab = first._model.vocab
@@ -367,19 +369,18 @@ KV_MEMORY_SHARE = 0.25
 """Share of the available memory the automatic choice lets the KV caches take."""
 
 
-def _plan(config: LocalModelConfig) -> tuple[int, int]:
+def _plan(config: LocalModelConfig, first: Llama) -> tuple[int, int]:
     """Contexts and threads per context: as configured, else sized to this machine."""
     cores = os.cpu_count() or 1
     parallel = config.parallel
     if parallel is None:
-        probe = Llama(model_path=str(config.model_path), vocab_only=True, verbose=False)
-        per_context = _kv_bytes(probe.metadata, config.context_size)
+        per_context = _kv_bytes(first.metadata, first.n_ctx())
         budget = _available_memory() * KV_MEMORY_SHARE
         parallel = int(min(MAX_AUTO_PARALLEL, max(1, budget // per_context)))
     return parallel, config.threads or max(1, cores // parallel)
 
 
-def _kv_bytes(metadata: dict[str, str], context_size: int | None) -> int:
+def _kv_bytes(metadata: dict[str, str], context_size: int) -> int:
     """KV cache of one context (f16 keys and values), from the GGUF's shape."""
     arch = metadata.get("general.architecture", "")
 
@@ -393,8 +394,7 @@ def _kv_bytes(metadata: dict[str, str], context_size: int | None) -> int:
     heads = number("attention.head_count", 32)
     kv_heads = number("attention.head_count_kv", heads)
     head_dim = number("embedding_length", 4096) // max(1, heads)
-    tokens = context_size or number("context_length", 4096)
-    return 2 * layers * tokens * kv_heads * head_dim * 2
+    return 2 * layers * context_size * kv_heads * head_dim * 2
 
 
 def _available_memory() -> int:
