@@ -159,9 +159,10 @@ def _busy(server: ServerThread) -> Iterator[httpx.Response]:
         yield holder
 
 
-def test_a_queued_request_whose_client_left_never_starts(one_slot):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_queued_request_whose_client_left_never_starts(one_slot, stream):
     with _busy(one_slot):
-        _post_and_leave(one_slot, LONG, linger=0.3)  # queued behind it, then gone
+        _post_and_leave(one_slot, {**LONG, "stream": stream}, linger=0.3)  # queued, then gone
     # The holder has hung up too; the queued request must not have taken the context.
     assert _quick_answer_seconds(one_slot) < 3
 
