@@ -210,6 +210,11 @@ def test_a_killed_worker_leaves_failed_not_in_progress(upstream_server, upstream
         with openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as c:
             failed = _wait_for(c, response.id, {"failed"}, timeout=15)
             assert "worker running this response stopped" in failed.error.message
+            # Its stream ends with response.failed, as any failed run's does.
+            events = list(c.responses.retrieve(response.id, stream=True))
+            assert events[-1].type == "response.failed"
+            numbers = [e.sequence_number for e in events]
+            assert numbers == sorted(set(numbers))
     finally:
         survivor.terminate()
         survivor.wait(30)

@@ -23,9 +23,13 @@ from responsd.engine.loop import Engine, PreparedResponse
 from responsd.engine.run import ResponseRun
 from responsd.errors import InvalidRequestError, NotFoundError, ResponsdError
 from responsd.ids import new_id
-from responsd.types.events import TERMINAL_EVENT_TYPES, ResponseStreamEvent
+from responsd.types.events import (
+    TERMINAL_EVENT_TYPES,
+    ResponseFailedEvent,
+    ResponseStreamEvent,
+)
 from responsd.types.requests import ResponseCreateRequest
-from responsd.types.response import ResponseStatus
+from responsd.types.response import Response, ResponseStatus
 
 log = logging.getLogger("responsd.background")
 
@@ -256,10 +260,15 @@ class BackgroundRunner:
     async def _reap_stale(self) -> None:
         before = time.time() - self.stale_after
         for response_id, body in await self.store.stale(before):
-            if await self.store.finish_stale(
-                response_id, before, _failed(body, DEAD_MESSAGE), "failed"
-            ):
+            failed = _failed(body, DEAD_MESSAGE)
+            if await self.store.finish_stale(response_id, before, failed, "failed"):
                 log.warning("response %s failed: its worker stopped", response_id)
+                # The log ends as a failed run's does, so a stream of it ends the same way.
+                logged = await self.store.read_events(response_id, -1)
+                number = logged[-1][0] + 1 if logged else 0
+                final = Response.model_validate_json(failed)
+                event = ResponseFailedEvent(response=final, sequence_number=number)
+                await self.store.append_events(response_id, [_logged(event)])
 
 
 SHUTDOWN_MESSAGE = "The server shut down while this response was running; create it again."
