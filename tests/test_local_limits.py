@@ -152,10 +152,13 @@ def _busy(server: ServerThread) -> Iterator[httpx.Response]:
         httpx.Client(base_url=f"{server.url}/v1", timeout=30) as http,
         http.stream("POST", "/responses", json={**LONG, "stream": True}) as holder,
     ):
+        assert holder.status_code == 200
         lines = holder.iter_lines()  # kept: a closed iterator would close the connection
         for line in lines:
             if "output_text.delta" in line:
                 break  # generating: the context is taken
+        else:
+            raise AssertionError("the long request never started generating")
         yield holder
 
 
@@ -180,11 +183,25 @@ def test_a_full_queue_is_a_429_with_retry_after(one_slot):
 
 
 def test_by_default_several_requests_generate_at_once(tmp_path):
-    settings = Settings(_env_file=None, data_dir=tmp_path, local_context=2048)
+    settings = Settings(_env_file=None, data_dir=tmp_path, local_context=4096)
     server = ServerThread(create_app(settings)).start()
     try:
         with _busy(server):  # one long generation holds one context
             # …and another request still starts at once, on another context.
             assert _quick_answer_seconds(server) < 3
+    finally:
+        server.stop()
+
+
+def test_with_no_queue_a_free_context_still_serves(tmp_path):
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, local_context=4096, local_parallel=1, local_max_queue=0
+    )
+    server = ServerThread(create_app(settings)).start()
+    try:
+        assert _quick_answer_seconds(server) < 3
+        with _busy(server):  # now the one context is taken, and nothing may wait
+            refused = httpx.post(f"{server.url}/v1/responses", json=LONG, timeout=10)
+            assert refused.status_code == 429, refused.text
     finally:
         server.stop()

@@ -116,6 +116,11 @@ class _SlotPool:
     def waiting(self) -> int:
         return sum(not waiter.done() for waiter in self._waiters)
 
+    @property
+    def full(self) -> bool:
+        """Every context is busy: a new request would wait."""
+        return not self._free
+
     async def acquire(self, tokens: list[int]) -> _Slot:
         if self._free and not self._waiters:
             best = max(self._free, key=lambda slot: slot.reusable_prefix(tokens))
@@ -210,7 +215,7 @@ class LocalModel:
         build_grammar(
             tool_table(request.tools), request.tool_choice, request.output_format, self._syntax
         )
-        if self._pool.waiting >= self._max_queue:
+        if self._pool.full and self._pool.waiting >= self._max_queue:
             # Checked before the response starts, so a stream gets the 429 too.
             raise ProviderRateLimitError(
                 f"The embedded model is busy: {self._max_queue} requests are already waiting. "
