@@ -158,6 +158,29 @@ def test_required_tool_choice_yields_a_valid_call(local):
         assert set(arguments) == {"city", "unit"} and arguments["unit"] in ("c", "f")
 
 
+def test_a_call_cut_by_the_cap_leaves_no_call_syntax_behind(local):
+    tool = {
+        "type": "function",
+        "name": "write_story",
+        "description": "Write a long story.",
+        "parameters": {
+            "type": "object",
+            "properties": {"story": {"type": "string", "minLength": 200}},
+            "required": ["story"],
+        },
+    }
+    response = local.responses.create(
+        model=MODEL,
+        input="Write a story.",
+        tools=[tool],
+        tool_choice="required",
+        max_output_tokens=16,
+    )
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert "tool_call" not in response.model_dump_json(include={"output"})
+
+
 def test_a_named_function_is_the_one_called_and_none_forbids_calls(local):
     forced = local.responses.create(
         model=MODEL,

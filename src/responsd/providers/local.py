@@ -311,14 +311,21 @@ class LocalModel:
         # (the spec's only reason besides content_filter).
         finish = "length" if output_tokens >= max_tokens or guard.tripped else "stop"
         if call_mode:
-            call = parse_call(text, tools, self._syntax)
-            if call is None and pending:
-                yield TextDelta(pending)
-            elif call is not None:
+            try:
+                call = parse_call(text, tools, self._syntax)
+            except InvalidRequestError:
+                if finish != "length":
+                    raise
+                call = None  # a call cut short: its JSON never closed
+            if call is not None:
                 spec, arguments = call
                 yield ToolCallStart(0, new_call_id(), spec)
                 yield ToolCallDelta(0, arguments)
                 finish = "tool_calls" if finish == "stop" else finish
+            elif pending and finish != "length":
+                yield TextDelta(pending)
+            # else: the grammar was writing a call when the cap cut it: there is nothing a
+            # client could run, and the call syntax is not text to show.
         yield UsageDelta(
             input_tokens=len(tokens), output_tokens=output_tokens, cached_tokens=cached
         )
