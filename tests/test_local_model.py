@@ -15,6 +15,7 @@ from bench.servers import ServerThread
 from responsd.app import create_app
 from responsd.config import Settings
 from responsd.providers.local import default_model_path
+from tests.conftest import embedded
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
@@ -441,17 +442,12 @@ def test_truncation_uses_the_exact_window(tmp_path):
 @pytest.fixture(scope="module")
 def local_tools(tmp_path_factory, mcp_servers):
     """The embedded model on a server that may reach the loopback MCP server."""
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("local-tools"),
-        local_seed=7,
-        local_context=4096,
-        allow_private_network=True,
-    )
-    thread = ServerThread(create_app(settings)).start()
-    with openai.OpenAI(base_url=f"{thread.url}/v1", api_key="unused", max_retries=0) as c:
+    path = tmp_path_factory.mktemp("local-tools")
+    with (
+        embedded(path, allow_private_network=True) as server,
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0) as c,
+    ):
         yield c
-    thread.stop()
 
 
 def test_the_embedded_model_calls_an_mcp_tool_under_its_grammar(local_tools, mcp, mcp_servers):

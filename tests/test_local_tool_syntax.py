@@ -11,13 +11,11 @@ import openai
 import orjson
 import pytest
 
-from bench.servers import ServerThread
-from responsd.app import create_app
-from responsd.config import Settings
 from responsd.providers.base import ModelRequest, ToolSpec
 from responsd.providers.local_prompt import PromptRenderer, chat_messages, template_tools
 from responsd.providers.tool_syntax import HERMES, LLAMA3, MISTRAL, RESPONSD, detect
 from responsd.types.items import FunctionCall, FunctionCallOutput, Message
+from tests.conftest import embedded
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 HERMES_TEMPLATE = """\
@@ -69,18 +67,11 @@ def hermes(tmp_path_factory) -> Iterator[openai.OpenAI]:
     directory = tmp_path_factory.mktemp("hermes")
     template = directory / "template.jinja"
     template.write_text(HERMES_TEMPLATE)
-    settings = Settings(
-        _env_file=None,
-        data_dir=directory,
-        local_seed=7,
-        local_context=2048,
-        local_parallel=1,
-        local_chat_template=template,
-    )
-    server = ServerThread(create_app(settings)).start()
-    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0) as client:
+    with (
+        embedded(directory, local_context=2048, local_chat_template=template) as server,
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0) as client,
+    ):
         yield client
-    server.stop()
 
 
 def test_templates_are_recognised_by_their_tool_syntax():

@@ -117,6 +117,12 @@ def test_a_repo_with_several_ggufs_needs_the_file_named(hub, tmp_path):
     assert "org/many:FILE" in output and "m-F16.gguf" in output and "m-Q8_0.gguf" in output
 
 
+def test_a_named_model_with_an_upstream_is_refused(hub, tmp_path):
+    _, thread = hub
+    env = _env(tmp_path, thread.url, RESPONSD_UPSTREAM_URL="http://127.0.0.1:9/v1")
+    assert "with an upstream" in _refusal("org/tiny", env)
+
+
 def test_a_model_missing_from_the_cache_offline_says_so(hub, tmp_path):
     _, thread = hub
     output = _refusal("org/tiny", _env(tmp_path, thread.url, HF_HUB_OFFLINE="1"))

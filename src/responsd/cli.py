@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     given = {k: v for k, v in flags.items() if v is not None}
     settings = Settings(**given)
     configure_logging(settings.log_level)
-    if settings.model and not settings.upstream_url:
+    if settings.model:
+        if settings.upstream_url:
+            sys.exit(
+                "responsd: --model names the embedded model; with an upstream, name the "
+                "model in each request instead."
+            )
         if settings.model_path is not None:
             sys.exit("responsd: name a model with --model or --model-path, not both.")
         try:  # once, here, with the progress bar on this terminal: workers get the path

@@ -48,6 +48,7 @@ async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
         prompt_cache_key=request.prompt_cache_key,
     )
     engine.provider.validate(model_request)
+    engine.provider.admit()
     # A history too long for the window is what compaction is for: when the window is
     # known, summarize what fits (the newest items); otherwise the backend decides.
     known = engine.provider.context_window(request.model) is not None

@@ -126,6 +126,8 @@ class Engine:
         plan = plan_tools(request)
         builtins = await self._builtins(request)
         history, input_items, model_request = await self._context(request, plan)
+        if not request.background:  # background work waits in its own queue instead
+            self.provider.admit()
         if plan.skipped:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
         return PreparedResponse(

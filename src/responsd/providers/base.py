@@ -131,6 +131,11 @@ class Provider(Protocol):
         """Raise a client error now (before any event) if `request` cannot run here."""
         ...
 
+    def admit(self) -> None:
+        """Raise ProviderRateLimitError now (before any event) when the backend cannot take
+        one more request to generate; token counts and queued background work skip this."""
+        ...
+
     def context_window(self, model: str) -> int | None:
         """Tokens the model can attend to; None when unknown."""
         ...

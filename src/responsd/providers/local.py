@@ -215,8 +215,9 @@ class LocalModel:
         build_grammar(
             tool_table(request.tools), request.tool_choice, request.output_format, self._syntax
         )
+
+    def admit(self) -> None:
         if self._pool.full and self._pool.waiting >= self._max_queue:
-            # Checked before the response starts, so a stream gets the 429 too.
             raise ProviderRateLimitError(
                 f"The embedded model is busy: {self._max_queue} requests are already waiting. "
                 "Try again shortly.",

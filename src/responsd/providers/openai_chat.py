@@ -115,6 +115,9 @@ class OpenAIChatModel:
     def validate(self, request: ModelRequest) -> None:
         tool_table(request.tools)
 
+    def admit(self) -> None:
+        pass  # an upstream answers its own 429s, passed on with their Retry-After
+
     def context_window(self, model: str) -> int | None:
         return self._config.context_window
 
