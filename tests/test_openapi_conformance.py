@@ -79,6 +79,7 @@ def _hosted(tool) -> bool:
         "function",
         "custom",
         "namespace",
+        "file_search",  # needs vector stores that exist (tests/test_file_search.py)
     )
 
 

@@ -13,18 +13,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsd.api import conversations, models, responses
+from responsd.api import conversations, files, models, responses, vector_stores
 from responsd.api.auth import BearerKeyMiddleware
 from responsd.api.errors import add_exception_handlers
 from responsd.api.limits import RequestLimitMiddleware
 from responsd.api.request_ids import RequestIdMiddleware
 from responsd.config import Settings
 from responsd.engine.background import BackgroundRunner
+from responsd.engine.library import Library
 from responsd.engine.loop import Engine, EngineOptions
 from responsd.providers.base import Provider
 from responsd.providers.hub import fetch_model
 from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
 from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
+from responsd.retrieval.embedders import build_embedder
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
 from responsd.tools.registry import ToolOptions
@@ -80,7 +82,7 @@ def create_app(
 ) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await SQLStore.open(settings.resolved_database_url())
+        store = await SQLStore.open(settings.resolved_database_url(), settings.data_dir)
         # Loading weights blocks for a moment; keep it off the event loop.
         provider = await asyncio.to_thread(build_provider, settings, upstream_transport)
         keys = KeyRing.load(settings.encryption_keys, settings.data_dir)
@@ -93,12 +95,23 @@ def create_app(
                 mcp_timeout=settings.mcp_timeout,
             ),
         )
-        app.state.engine = engine = Engine(store, provider, keys, options)
+        embedder = await asyncio.to_thread(
+            build_embedder,
+            settings.embeddings,
+            settings.embeddings_url,
+            settings.embeddings_model,
+            settings.embeddings_api_key,
+        )
+        app.state.library = library = Library(store, embedder)
+        app.state.max_file_bytes = settings.max_file_size
+        app.state.engine = engine = Engine(store, provider, keys, options, library)
         app.state.runner = runner = BackgroundRunner(engine, settings.worker_stale_after)
         await runner.start()
+        await library.start()
         try:
             yield
         finally:
+            await library.close()
             await runner.close()
             await provider.close()
             await store.close()
@@ -109,6 +122,8 @@ def create_app(
             *responses.routes,
             *conversations.routes,
             *models.routes,
+            *files.routes,
+            *vector_stores.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -116,6 +131,8 @@ def create_app(
                 RequestLimitMiddleware,
                 max_bytes=settings.max_request_body,
                 read_timeout=settings.request_body_timeout,
+                # File bodies may be as large as a file, plus the multipart framing.
+                file_bytes=settings.max_file_size + 64 * 1024,
             ),
             *([Middleware(BearerKeyMiddleware, keys=keys)] if (keys := _keys(settings)) else []),
         ],

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    store = await SQLStore.open(settings.resolved_database_url())
+    store = await SQLStore.open(settings.resolved_database_url(), settings.data_dir)
     await store.close()
 
 

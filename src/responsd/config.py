@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     """Seconds one MCP operation may take (connect + list tools, or connect + one call)."""
     max_turns: int = Field(default=16, ge=1)
     """Model turns one response may take while built-in tools run; then it ends incomplete."""
+    max_file_size: int = Field(default=512 * 1024 * 1024, gt=0)
+    """Largest file accepted by /v1/files and /v1/uploads, in bytes (413 beyond)."""
+    embeddings: Literal["wordllama", "upstream", "none"] = "wordllama"
+    """Vectors for file search: `wordllama` (offline, shipped in a package), `upstream` (an
+    OpenAI-compatible /v1/embeddings server, see embeddings_url), or `none` (keywords only)."""
+    embeddings_url: str | None = None
+    """Base URL of the /v1/embeddings server when embeddings=upstream, e.g. http://host/v1."""
+    embeddings_model: str | None = None
+    """Model name sent to the embeddings server."""
+    embeddings_api_key: str | None = None
+    """Bearer key sent to the embeddings server."""
     log_level: str = "info"
     """Python logging level name."""
 

@@ -14,6 +14,7 @@ ITEM_PREFIXES = {
     "mcp_call": "mcp",
     "mcp_approval_request": "mcpr",
     "mcp_approval_response": "mcpa",
+    "file_search_call": "fs",
 }
 
 

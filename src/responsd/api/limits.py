@@ -13,16 +13,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from responsd.api.errors import error_response
 from responsd.errors import RequestTimeoutError, RequestTooLargeError
 
+FILE_PATHS = ("/v1/files", "/v1/uploads/")
+"""Where bodies carry file bytes: they are bounded by `file_bytes` instead."""
+
 
 class RequestLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float):
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, read_timeout: float, file_bytes: int | None = None
+    ):
         self.app = app
         self.max_bytes = max_bytes
+        self.file_bytes = file_bytes or max_bytes
         self.read_timeout = read_timeout
 
-    def _too_large(self) -> RequestTooLargeError:
+    def _too_large(self, limit: int) -> RequestTooLargeError:
+        if limit == self.file_bytes and limit != self.max_bytes:
+            return RequestTooLargeError(
+                f"The file is larger than this server accepts ({limit} bytes in the request)."
+            )
         return RequestTooLargeError(
-            f"The request body is larger than this server accepts ({self.max_bytes} bytes); "
+            f"The request body is larger than this server accepts ({limit} bytes); "
             "send less history (previous_response_id or a conversation keeps it server-side)."
         )
 
@@ -30,9 +40,11 @@ class RequestLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        limit = self.file_bytes if path.startswith(FILE_PATHS) else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await error_response(self._too_large())(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await error_response(self._too_large(limit))(scope, receive, send)
             return
         received = 0
         complete = False
@@ -51,8 +63,8 @@ class RequestLimitMiddleware:
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._too_large()
+                if received > limit:
+                    raise self._too_large(limit)
                 complete = not message.get("more_body", False)
             return message
 

@@ -9,6 +9,7 @@ from responsd.errors import InvalidRequestError, NotFoundError, PreviousResponse
 from responsd.ids import new_item_id
 from responsd.sealing import KeyRing
 from responsd.store.sql import Chain
+from responsd.tools.file_search import Citations
 from responsd.tools.registry import model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import (
@@ -172,10 +173,15 @@ def model_view(items: list[Item], keys: KeyRing, where: str) -> list[Item]:
 
 
 def context_view(
-    history: list[Item], items: list[Item], keys: KeyRing, history_param: str
+    history: list[Item],
+    items: list[Item],
+    keys: KeyRing,
+    history_param: str,
+    citations: Citations | None = None,
 ) -> list[Item]:
     """What the model sees of history then input: `model_view` of each, and built-in tool
     items as the function calls and results they were to the model."""
     return model_items(
-        [*model_view(history, keys, history_param), *model_view(items, keys, "input")]
+        [*model_view(history, keys, history_param), *model_view(items, keys, "input")],
+        citations,
     )

@@ -19,6 +19,8 @@ from responsd.engine.context import (
     normalize_input,
     resolve_references,
 )
+from responsd.engine.input_files import FileReader
+from responsd.engine.library import Library
 from responsd.engine.output import OutputBuilder
 from responsd.engine.reasoning import settle_reasoning
 from responsd.engine.requests import (
@@ -38,7 +40,8 @@ from responsd.providers.base import ModelRequest, Provider
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
 from responsd.tools.base import BuiltinTool
-from responsd.tools.registry import ToolOptions, builtin_tool
+from responsd.tools.file_search import Citations
+from responsd.tools.registry import ToolContext, ToolOptions, builtin_tool
 from responsd.types.events import ResponseStreamEvent
 from responsd.types.items import Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
@@ -60,6 +63,8 @@ class PreparedResponse:
     skipped_tools: list[str]
     builtins: list[BuiltinTool] = field(default_factory=list)
     """The request's tools that this server runs (MCP servers, …), in `tools` order."""
+    citations: Citations = field(default_factory=Citations)
+    """Sources shown to the model by file_search, for the answer's citation markers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,8 @@ class EngineOptions:
     max_turns: int = 16
     """Model turns one response may take (built-in tool loops); past it: incomplete."""
     tools: ToolOptions = field(default_factory=ToolOptions)
+    max_file_bytes: int = 512 * 1024 * 1024
+    """Largest file fetched for an `input_file` given by URL."""
 
 
 class Engine:
@@ -82,15 +89,20 @@ class Engine:
         provider: Provider,
         keys: KeyRing,
         options: EngineOptions | None = None,
+        library: Library | None = None,
     ):
         self.store = store
         self.provider = provider
         self.keys = keys
         self.options = options or EngineOptions()
+        self.library = library or Library(store, None)
+        self.files = FileReader(
+            self.library, self.options.tools.allow_private_network, self.options.max_file_bytes
+        )
         self.parsed = ParsedItems(self.options.parsed_items_chars)
 
     async def _context(
-        self, request: ContextFields, plan: ToolPlan
+        self, request: ContextFields, plan: ToolPlan, citations: Citations | None = None
     ) -> tuple[list[Item], list[Item], ModelRequest]:
         """History, this request's input items, and the model request built from both."""
         conversation = conversation_id(request)
@@ -102,10 +114,12 @@ class Engine:
         items = await offload(size, normalize_input, request.input)
         items = await resolve_references(self.store, items)
         where = "conversation" if conversation else "previous_response_id"
+        history_view = await self.files.readable(history, where, history=True)
+        input_view = await self.files.readable(items, "input")
 
         def build() -> ModelRequest:
             check_answers(history, items)
-            view = context_view(history, items, self.keys, where)
+            view = context_view(history_view, input_view, self.keys, where, citations)
             model_request = _model_request(request, view, plan)
             self.provider.validate(model_request)
             return fit_context(self.provider, model_request, request.truncation)
@@ -124,8 +138,9 @@ class Engine:
         if self.options.zero_data_retention:
             request.store = False
         plan = plan_tools(request)
-        builtins = await self._builtins(request)
-        history, input_items, model_request = await self._context(request, plan)
+        citations = Citations()
+        builtins = await self._builtins(request, citations)
+        history, input_items, model_request = await self._context(request, plan, citations)
         if not request.background:  # background work waits in its own queue instead
             self.provider.admit()
         if plan.skipped:
@@ -138,12 +153,16 @@ class Engine:
             history=history,
             skipped_tools=plan.skipped,
             builtins=builtins,
+            citations=citations,
         )
 
-    async def _builtins(self, request: ResponseCreateRequest) -> list[BuiltinTool]:
+    async def _builtins(
+        self, request: ResponseCreateRequest, citations: Citations
+    ) -> list[BuiltinTool]:
+        context = ToolContext(self.library, frozenset(request.include), citations)
         tools = []
         for i, config in enumerate(request.tools):
-            tool = builtin_tool(config, self.options.tools)
+            tool = builtin_tool(config, self.options.tools, context)
             if tool is not None:
                 await tool.check(f"tools[{i}]")
                 tools.append(tool)

@@ -7,8 +7,10 @@ reducer can own what it receives.
 from dataclasses import dataclass, field
 from typing import Literal
 
+from responsd.engine.citations import CitationFilter
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
+from responsd.tools.file_search import Citations
 from responsd.types.content import OutputText, ReasoningText, Refusal, SummaryText
 from responsd.types.events import (
     ResponseContentPartAddedEvent,
@@ -19,6 +21,7 @@ from responsd.types.events import (
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseOutputTextAnnotationAddedEvent,
     ResponseOutputTextDeltaEvent,
     ResponseOutputTextDoneEvent,
     ResponseReasoningSummaryPartAddedEvent,
@@ -43,6 +46,8 @@ class _OpenMessage:
     parts: list[OutputText | Refusal] = field(default_factory=list)
     kind: Literal["text", "refusal"] | None = None
     chunks: list[str] = field(default_factory=list)
+    annotations: list[dict] = field(default_factory=list)
+    markers: CitationFilter | None = None
 
 
 @dataclass(slots=True)
@@ -89,6 +94,8 @@ class OutputBuilder:
     """The current turn's calls of strict functions, with their arguments, to check."""
     texts: list[str] = field(default_factory=list)
     """Every finished output_text, for structured-output checks."""
+    citations: Citations | None = None
+    """Sources shown to the model (file_search): their markers in text become annotations."""
 
     def begin_turn(self) -> None:
         self.kept_this_turn = self.dropped_calls = self.client_calls = 0
@@ -183,15 +190,27 @@ class OutputBuilder:
     def text(self, delta: str) -> Events:
         events = self._open_part("text")
         m = self.message
-        m.chunks.append(delta)
-        events.append(
-            ResponseOutputTextDeltaEvent(
-                item_id=m.item_id,
-                output_index=m.output_index,
-                content_index=len(m.parts),
-                delta=delta,
+        if self.citations is not None and self.citations.sources:
+            if m.markers is None:
+                m.markers = CitationFilter(self.citations)
+            delta, annotations = m.markers.feed(delta)
+            return events + self._text_events(delta, annotations)
+        return events + self._text_events(delta, [])
+
+    def _text_events(self, delta: str, annotations: list[dict]) -> Events:
+        m = self.message
+        ids = {"item_id": m.item_id, "output_index": m.output_index, "content_index": len(m.parts)}
+        events: Events = []
+        if delta:
+            m.chunks.append(delta)
+            events.append(ResponseOutputTextDeltaEvent(**ids, delta=delta))
+        for annotation in annotations:
+            m.annotations.append(annotation)
+            events.append(
+                ResponseOutputTextAnnotationAddedEvent(
+                    **ids, annotation_index=len(m.annotations) - 1, annotation=annotation
+                )
             )
-        )
         return events
 
     def refusal(self, delta: str) -> Events:
@@ -302,12 +321,17 @@ class OutputBuilder:
 
     def _close_part(self) -> Events:
         m = self.message
+        events: Events = []
+        if m.kind == "text" and m.markers is not None:
+            events = self._text_events(*m.markers.flush())
+            m.markers = None
         text = "".join(m.chunks)
         m.chunks = []
         index = len(m.parts)
         ids = {"item_id": m.item_id, "output_index": m.output_index, "content_index": index}
         if m.kind == "text":
-            part: OutputText | Refusal = OutputText(text=text)
+            part: OutputText | Refusal = OutputText(text=text, annotations=m.annotations)
+            m.annotations = []
             self.texts.append(text)
             done: ResponseStreamEvent = ResponseOutputTextDoneEvent(**ids, text=text)
         else:
@@ -315,7 +339,7 @@ class OutputBuilder:
             done = ResponseRefusalDoneEvent(**ids, refusal=text)
         m.parts.append(part)
         m.kind = None
-        return [done, ResponseContentPartDoneEvent(**ids, part=part.model_copy())]
+        return [*events, done, ResponseContentPartDoneEvent(**ids, part=part.model_copy(deep=True))]
 
     def _close_message(self, status: Literal["completed", "incomplete"]) -> Events:
         if self.message is None:

@@ -21,6 +21,7 @@ from responsd.types.events import (
     ResponseMcpCallArgumentsDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseOutputTextAnnotationAddedEvent,
     ResponseOutputTextDeltaEvent,
     ResponseOutputTextDoneEvent,
     ResponseReasoningSummaryPartAddedEvent,
@@ -62,6 +63,9 @@ def apply(snapshot: Response | None, event: ResponseStreamEvent) -> Response:
             output[event.output_index].content[event.content_index] = event.part
         case ResponseOutputTextDeltaEvent():
             output[event.output_index].content[event.content_index].text += event.delta
+        case ResponseOutputTextAnnotationAddedEvent():
+            part = output[event.output_index].content[event.content_index]
+            part.annotations.append(dict(event.annotation))
         case ResponseOutputTextDoneEvent():
             output[event.output_index].content[event.content_index].text = event.text
         case ResponseRefusalDeltaEvent():

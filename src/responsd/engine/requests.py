@@ -10,15 +10,15 @@ import jsonschema
 from responsd.engine.strict_schema import normalize, problem
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
+from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
 from responsd.tools.mcp import function_name
-from responsd.types.content import InputFile, InputImage, InputText, OutputText
+from responsd.types.content import InputText, OutputText
 from responsd.types.items import (
     CustomToolCallOutput,
     FunctionCallOutput,
     Item,
     McpApprovalRequest,
     McpApprovalResponse,
-    Message,
 )
 from responsd.types.requests import (
     ContextFields,
@@ -29,6 +29,7 @@ from responsd.types.requests import (
 from responsd.types.text import FormatJSONSchema
 from responsd.types.tools import (
     CustomTool,
+    FileSearchTool,
     FunctionTool,
     HostedTool,
     McpTool,
@@ -180,16 +181,6 @@ def check_items(items: list, where: str) -> None:
 
 
 def _check_item_parts(item: object, where: str) -> None:
-    if isinstance(item, Message) and isinstance(item.content, list):
-        for j, part in enumerate(item.content):
-            if isinstance(part, (InputImage, InputFile)) and (
-                part.file_id or getattr(part, "file_url", None)
-            ):
-                raise UnsupportedParameterError(
-                    "Files by id or URL are not supported yet; send images as an http(s) or "
-                    "data URL in image_url, and files inline as file_data + filename.",
-                    param=f"{where}.content[{j}]",
-                )
     if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)) and isinstance(
         item.output, list
     ):
@@ -221,6 +212,13 @@ def plan_tools(request: ContextFields) -> ToolPlan:
         plan.mode = ForcedTool(spec.name, spec.namespace)
     elif isinstance(choice, ToolChoiceHosted) and choice.type == "mcp":
         plan.mode = _mcp_choice(request, choice)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type == "file_search":
+        if not any(isinstance(t, FileSearchTool) for t in request.tools):
+            raise InvalidRequestError(
+                "tool_choice forces file_search, but no file_search tool is in `tools`.",
+                param="tool_choice",
+            )
+        plan.mode = ForcedTool(FILE_SEARCH_FUNCTION)
     elif isinstance(choice, ToolChoiceAllowed):
         allowed = [
             _find(plan.specs, t.get("type"), t.get("name"))
@@ -235,7 +233,7 @@ def plan_tools(request: ContextFields) -> ToolPlan:
             "yet.",
             param="tool_choice",
         )
-    runs_builtins = any(isinstance(tool, McpTool) for tool in request.tools)
+    runs_builtins = any(isinstance(tool, McpTool | FileSearchTool) for tool in request.tools)
     if plan.mode == "required" and not plan.specs and not runs_builtins:
         raise InvalidRequestError(
             "tool_choice requires a tool call, but no tool the model can call was given.",

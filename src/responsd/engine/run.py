@@ -86,6 +86,7 @@ class ResponseRun:
         self.builder = OutputBuilder(
             max_calls=request.max_tool_calls,
             turn_calls=None if request.parallel_tool_calls else 1,
+            citations=p.citations,
         )
         self.usage: UsageDelta | None = None
         self.turns = 0
@@ -201,7 +202,7 @@ class ResponseRun:
         if not self.snapshot.output:
             return turn
         # Later turns see this response's output so far, built-in calls as function calls.
-        turn.items = [*turn.items, *model_items(self.snapshot.output)]
+        turn.items = [*turn.items, *model_items(self.snapshot.output, p.citations)]
         if self.builder.calls_left == 0 and self.builder.kept_calls:
             turn.tool_choice = "none"
             note = Message(role="developer", content=[InputText(text=TOOLS_EXHAUSTED_NOTE)])

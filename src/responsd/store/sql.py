@@ -31,8 +31,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from responsd.errors import StoreError
 from responsd.store.background import BackgroundStore
+from responsd.store.chunks import ChunkStore
 from responsd.store.conversations import ConversationStore, append_items
+from responsd.store.files import FileBlobs, FileStore
 from responsd.store.tables import INPUT, OUTPUT, response_items, responses
+from responsd.store.vector_stores import VectorStoreStore
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _WORKERS = 8
@@ -78,21 +81,25 @@ class ConversationGone(Exception):
 
 
 class SQLStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, blobs: FileBlobs):
         self._engine = engine
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
         self.conversations = ConversationStore(engine, self._run)
         self.background = BackgroundStore(engine, self._run)
+        self.files = FileStore(engine, self._run, blobs)
+        self.vector_stores = VectorStoreStore(engine, self._run)
+        self.chunks = ChunkStore(engine, self._run)
 
     @classmethod
-    async def open(cls, url: str) -> "SQLStore":
+    async def open(cls, url: str, blob_dir: Path = Path(".responsd")) -> "SQLStore":
+        """The store at `url`; uploaded files' bytes live under `blob_dir`."""
         if url.startswith("sqlite"):
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, pool_size=_WORKERS, max_overflow=0)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_size=_WORKERS, max_overflow=0, pool_pre_ping=True)
-        store = cls(engine)
+        store = cls(engine, FileBlobs(blob_dir))
         await store._run(_migrate, engine)
         return store
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -81,3 +82,107 @@ response_events = Table(
     Column("type", String(80), nullable=False),
     Column("body", Text, nullable=False),
 )
+
+# -- files and vector stores (migration 0004) ------------------------------------------------
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index("ix_files_created_ns", "created_ns"),
+)
+"""Uploaded files; their bytes live under the data directory (`files/<id>`)."""
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("mime_type", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("file_id", String(80), nullable=True),
+    # Seconds after its creation that the completed file expires (expires_after); null: never.
+    Column("file_expires_after", BigInteger, nullable=True),
+)
+
+upload_parts = Table(
+    "upload_parts",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("upload_id", String(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Index("ix_upload_parts_upload_id", "upload_id"),
+)
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("expires_after", Text, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("last_active_at", BigInteger, nullable=False),
+    # The embedder its vectors were made with ("wordllama-256", …; null: keyword only).
+    Column("embedder", String(200), nullable=True),
+    # Bumped whenever its chunks change: search caches of its vectors key on it.
+    Column("version", Integer, nullable=False, server_default="0"),
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("vector_store_id", String(80), primary_key=True),
+    Column("file_id", String(80), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("attributes", Text, nullable=False),
+    Column("chunking_strategy", Text, nullable=False),
+    Column("usage_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("batch_id", String(80), nullable=True),
+    # Ingestion is claimed like a background response: a worker and its heartbeat.
+    Column("worker_id", String(80), nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Index("ix_vector_store_files_status", "status"),
+    Index("ix_vector_store_files_file_id", "file_id"),
+)
+
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("vector_store_id", String(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("cancelled", Boolean, nullable=False, server_default=false()),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vector_store_id", String(80), nullable=False),
+    Column("file_id", String(80), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    # float16, little-endian; null when the store has no embedder.
+    Column("embedding", LargeBinary, nullable=True),
+    Index("ix_chunks_store_file", "vector_store_id", "file_id"),
+)
+"""Indexed text: keyword search through `chunks_fts` (SQLite FTS5) or the `tsv` column
+(PostgreSQL full text), both created by migration 0004 beside this table."""

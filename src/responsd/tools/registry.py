@@ -5,12 +5,14 @@ Adding a built-in tool: a module implementing `BuiltinTool`, one entry in `_FACT
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from responsd.tools import mcp
+from responsd.tools import file_search, mcp
 from responsd.tools.base import BuiltinTool
+from responsd.tools.file_search import Citations
 from responsd.types.items import Item
-from responsd.types.tools import McpTool
+from responsd.types.tools import FileSearchTool, McpTool
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,17 +25,30 @@ class ToolOptions:
     """Seconds one MCP operation (listing, or one call) may take."""
 
 
-_FACTORIES: dict[type, Callable[[object, ToolOptions], BuiltinTool]] = {
-    McpTool: lambda config, o: mcp.McpServerTool(config, o.allow_private_network, o.mcp_timeout),
+@dataclass(slots=True)
+class ToolContext:
+    """What the tools of one request share: services, and what the request asked for."""
+
+    library: Any = None
+    """The user's files (file_search.Searchable)."""
+    include: frozenset[str] = frozenset()
+    citations: Citations = field(default_factory=Citations)
+
+
+_FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool]] = {
+    McpTool: lambda config, o, _: mcp.McpServerTool(config, o.allow_private_network, o.mcp_timeout),
+    FileSearchTool: lambda config, _, c: file_search.FileSearch(
+        config, c.library, "file_search_call.results" in c.include, c.citations
+    ),
 }
 
 
-def builtin_tool(config: object, options: ToolOptions) -> BuiltinTool | None:
+def builtin_tool(config: object, options: ToolOptions, context: ToolContext) -> BuiltinTool | None:
     """The runnable tool for one entry of `tools`; None when it is not a built-in we run."""
     factory = _FACTORIES.get(type(config))
-    return factory(config, options) if factory else None
+    return factory(config, options, context) if factory else None
 
 
-def model_items(items: list[Item]) -> list[Item]:
+def model_items(items: list[Item], citations: Citations | None = None) -> list[Item]:
     """Built-in tool items as the model sees them (calls and their results as functions)."""
-    return mcp.model_items(items)
+    return file_search.model_items(mcp.model_items(items), citations)

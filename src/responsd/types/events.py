@@ -3,7 +3,7 @@
 `sequence_number` is assigned by the engine when the event is emitted.
 """
 
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
@@ -292,6 +292,35 @@ class ErrorEvent(_Event):
     param: str | None
 
 
+class ResponseFileSearchCallInProgressEvent(_ItemProgressEvent):
+    """A file search call started."""
+
+    type: Literal["response.file_search_call.in_progress"] = "response.file_search_call.in_progress"
+
+
+class ResponseFileSearchCallSearchingEvent(_ItemProgressEvent):
+    """A file search call is searching its vector stores."""
+
+    type: Literal["response.file_search_call.searching"] = "response.file_search_call.searching"
+
+
+class ResponseFileSearchCallCompletedEvent(_ItemProgressEvent):
+    """A file search call found its results."""
+
+    type: Literal["response.file_search_call.completed"] = "response.file_search_call.completed"
+
+
+class ResponseOutputTextAnnotationAddedEvent(_Event):
+    """A citation was added to an output_text part, at `annotation_index`."""
+
+    type: Literal["response.output_text.annotation.added"] = "response.output_text.annotation.added"
+    item_id: str
+    output_index: int
+    content_index: int
+    annotation_index: int
+    annotation: dict[str, Any]
+
+
 ResponseStreamEvent: TypeAlias = Annotated[
     ResponseCreatedEvent
     | ResponseInProgressEvent
@@ -324,6 +353,10 @@ ResponseStreamEvent: TypeAlias = Annotated[
     | ResponseMcpCallInProgressEvent
     | ResponseMcpCallCompletedEvent
     | ResponseMcpCallFailedEvent
+    | ResponseFileSearchCallInProgressEvent
+    | ResponseFileSearchCallSearchingEvent
+    | ResponseFileSearchCallCompletedEvent
+    | ResponseOutputTextAnnotationAddedEvent
     | ErrorEvent,
     Field(discriminator="type"),
 ]

@@ -133,6 +133,27 @@ class McpCall(WireModel):
     """The approval request this call answers, when it needed one."""
 
 
+class FileSearchResult(WireModel):
+    """One chunk a file search found."""
+
+    file_id: str
+    filename: str
+    score: float
+    text: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class FileSearchCall(WireModel):
+    """A search of vector stores, run by this server; `results` only with
+    `include: ["file_search_call.results"]`."""
+
+    type: Literal["file_search_call"] = "file_search_call"
+    id: str | None = None
+    queries: list[str]
+    status: Literal["in_progress", "searching", "completed", "incomplete", "failed"] | None = None
+    results: list[FileSearchResult] | None = None
+
+
 class McpApprovalRequest(WireModel):
     """A call the model wants to make that needs the client's approval first."""
 
@@ -165,7 +186,6 @@ class OtherItem(WireModel):
 OTHER_ITEM_TYPES = frozenset(
     {
         "web_search_call",
-        "file_search_call",
         "code_interpreter_call",
         "image_generation_call",
         "computer_call",
@@ -199,6 +219,7 @@ _MODELLED = {
     "mcp_call",
     "mcp_approval_request",
     "mcp_approval_response",
+    "file_search_call",
 }
 
 
@@ -229,6 +250,7 @@ InputItem: TypeAlias = Annotated[
     | Annotated[McpCall, Tag("mcp_call")]
     | Annotated[McpApprovalRequest, Tag("mcp_approval_request")]
     | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
+    | Annotated[FileSearchCall, Tag("file_search_call")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -255,5 +277,6 @@ Item: TypeAlias = (
     | McpCall
     | McpApprovalRequest
     | McpApprovalResponse
+    | FileSearchCall
     | OtherItem
 )

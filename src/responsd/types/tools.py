@@ -8,7 +8,7 @@ from responsd.types._base import WireModel, omitted_when_none
 
 CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace"})
 """Tool types whose calls are returned to the client; every other type is a hosted tool."""
-_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {"mcp"}
+_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {"mcp", "file_search"}
 
 
 class FunctionTool(WireModel):
@@ -76,6 +76,32 @@ class McpTool(WireModel):
     defer_loading: bool | None = omitted_when_none()
 
 
+class HybridSearchWeights(WireModel):
+    """How reciprocal rank fusion weighs vector matches against keyword matches."""
+
+    model_config = ConfigDict(extra="forbid")
+    embedding_weight: float = Field(ge=0)
+    text_weight: float = Field(ge=0)
+
+
+class FileSearchRankingOptions(WireModel):
+    model_config = ConfigDict(extra="forbid")
+    ranker: Literal["auto", "default-2024-11-15", "default_2024_08_21"] | None = omitted_when_none()
+    """Every ranker is this server's hybrid fusion; there is no separate re-ranking model."""
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
+    hybrid_search: HybridSearchWeights | None = omitted_when_none()
+
+
+class FileSearchTool(WireModel):
+    """Search of the user's vector stores, run by this server (hybrid keyword + vector)."""
+
+    type: Literal["file_search"] = "file_search"
+    vector_store_ids: list[str] = Field(min_length=1)
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+    ranking_options: FileSearchRankingOptions | None = None
+    filters: dict[str, Any] | None = None
+
+
 class HostedTool(WireModel):
     """A tool the server would run itself (web_search, file_search, mcp, …), kept verbatim."""
 
@@ -92,6 +118,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[CustomTool, Tag("custom")]
     | Annotated[NamespaceTool, Tag("namespace")]
     | Annotated[McpTool, Tag("mcp")]
+    | Annotated[FileSearchTool, Tag("file_search")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]
