@@ -21,9 +21,19 @@ def _spec() -> str:
     _allow_null(spec, "ModelResponseProperties", "user")
     _allow_null(spec, "Response", "usage")
     _allow_null(spec, "TextResponseFormatJsonSchema", "description")
-    for page in ("ResponseItemList", "ConversationItemList"):
+    pages = (
+        "ResponseItemList",
+        "ConversationItemList",
+        "ListFilesResponse",
+        "ListVectorStoresResponse",
+        "ListVectorStoreFilesResponse",
+    )
+    for page in pages:
         for field in ("first_id", "last_id"):
             _allow_null(spec, page, field)
+    # A file uploaded with purpose "evals" (which the create operation accepts) is listed with
+    # that purpose; the file object's enum does not name it yet.
+    spec["components"]["schemas"]["OpenAIFile"]["properties"]["purpose"]["enum"].append("evals")
     _map_discriminators(spec, spec)
     return json.dumps(spec)
 

@@ -76,10 +76,6 @@ def test_wrong_values_are_a_400_naming_the_param(http, upstream, body, param):
         ({"top_logprobs": 3}, "top_logprobs"),
         ({"include": ["message.output_text.logprobs"]}, "include[0]"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),
-        (
-            {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]}]},
-            "input[0].content[0]",
-        ),
     ],
 )
 def test_known_but_unsupported_parameters_are_a_400(http, upstream, body, param):

@@ -16,6 +16,7 @@ from responsd.app import create_app
 from responsd.config import Settings
 from responsd.providers.local import default_model_path
 from tests.conftest import embedded
+from tests.docs import HANDBOOK
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
@@ -474,3 +475,26 @@ def test_the_embedded_model_calls_an_mcp_tool_under_its_grammar(local_tools, mcp
     assert set(arguments) == {"a", "b"} and all(isinstance(v, int) for v in arguments.values())
     assert call.status == "completed" and call.output == str(arguments["a"] + arguments["b"])
     assert mcp.counts["call:add"] == 1
+
+
+def test_the_embedded_model_searches_files_under_its_grammar(local):
+    handbook = local.files.create(file=("handbook.md", HANDBOOK.encode()), purpose="assistants")
+    store = local.vector_stores.create(name="handbook", file_ids=[handbook.id])
+    local.vector_stores.files.poll(handbook.id, vector_store_id=store.id, poll_interval_ms=100)
+    response = local.responses.create(
+        model=MODEL,
+        input="How long is parental leave?",
+        tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
+        tool_choice={"type": "file_search"},
+        include=["file_search_call.results"],
+        max_tool_calls=1,
+        max_output_tokens=200,
+        temperature=0,
+    )
+    call = response.output[0]
+    assert call.type == "file_search_call" and call.status == "completed"
+    # The grammar guarantees 1-5 non-empty strings; what they say is up to a 135M model.
+    assert 1 <= len(call.queries) <= 5 and all(q.strip() for q in call.queries)
+    assert call.results is not None
+    assert all(result.file_id == handbook.id for result in call.results)
+    assert [item.type for item in response.output[1:]] in (["message"], [])

@@ -271,10 +271,10 @@ def test_namespace_calls_keep_namespace_and_name_apart(client, upstream):
 
 def test_hosted_tools_are_withheld_and_named_in_a_header(http, upstream):
     upstream.script(Reply(text="ok"))
-    tools = [WEATHER, {"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}]
+    tools = [WEATHER, {"type": "web_search"}, {"type": "code_interpreter", "container": "c"}]
     reply = http.post("/responses", json={"model": "fake-model", "input": "x", "tools": tools})
     assert reply.status_code == 200
-    assert reply.headers["responsd-skipped-tools"] == "web_search, file_search"
+    assert reply.headers["responsd-skipped-tools"] == "web_search, code_interpreter"
     assert [t["function"]["name"] for t in upstream.requests[0]["tools"]] == ["get_weather"]
     assert reply.json()["tools"][1:] == tools[1:]
 

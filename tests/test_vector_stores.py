@@ -2,11 +2,17 @@
 attributes, batches, deletes, and indexing taken over from a dead worker."""
 
 import time
+import zlib
 
 import openai
+import orjson
 import pytest
 from sqlalchemy import create_engine, text
+from starlette.applications import Starlette
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import Route
 
+from bench.servers import ServerThread
 from tests.docs import HANDBOOK, TRAVEL, docx, pdf
 from tests.openapi_spec import check_spec
 
@@ -288,3 +294,46 @@ def test_keyword_only_mode_without_an_embedder(make_client, database_url):
     hits = c.vector_stores.search(vs.id, query="When does the cafeteria open?").data
     assert hits and "8am" in hits[0].content[0].text and hits[0].score == 1.0
     assert c.vector_stores.search(vs.id, query="zebra giraffe").data == []
+
+
+def test_an_embeddings_upstream_makes_the_vectors(make_client):
+    """RESPONSD_EMBEDDINGS=upstream: vectors come from an OpenAI-compatible /v1/embeddings."""
+    seen: list[dict] = []
+
+    async def embeddings(request):
+        body = orjson.loads(await request.body())
+        seen.append(body)
+        data = [
+            {"object": "embedding", "index": n, "embedding": _bag(text)}
+            for n, text in enumerate(body["input"])
+        ]
+        return HTTPResponse(
+            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
+        )
+
+    server = ServerThread(
+        Starlette(routes=[Route("/v1/embeddings", embeddings, methods=["POST"])])
+    ).start()
+    try:
+        c = make_client(
+            embeddings="upstream", embeddings_url=f"{server.url}/v1", embeddings_model="bag"
+        )
+        vs = c.vector_stores.create(name="upstream")
+        c.vector_stores.files.create_and_poll(
+            vector_store_id=vs.id, file_id=_upload(c, "h.md", HANDBOOK)
+        )
+        assert seen and all(body["model"] == "bag" for body in seen)
+        indexed = sum(len(body["input"]) for body in seen)
+        hits = c.vector_stores.search(vs.id, query="laptop monitor").data
+        assert hits and hits[0].filename == "h.md"
+        assert sum(len(body["input"]) for body in seen) == indexed + 1  # the query, embedded
+    finally:
+        server.stop()
+
+
+def _bag(text: str) -> list[float]:
+    """A deterministic bag-of-words vector: each word bumps one of 64 dimensions."""
+    vector = [0.0] * 64
+    for word in text.lower().split():
+        vector[zlib.crc32(word.encode()) % 64] += 1.0
+    return vector

@@ -84,6 +84,22 @@ def _expiry(anchor: Any, seconds: Any, created_at: int) -> int | None:
     return created_at + value
 
 
+def _expires_after(form: Any) -> tuple[Any, Any]:
+    """(anchor, seconds) as the SDK sends them (`expires_after[anchor]` fields) or as one
+    JSON-encoded `expires_after` field."""
+    if (raw := form.get("expires_after")) is not None:
+        try:
+            value = orjson.loads(raw if isinstance(raw, str) else b"")
+        except orjson.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise InvalidRequestError(
+                "expires_after must be {anchor, seconds}.", param="expires_after"
+            )
+        return value.get("anchor"), value.get("seconds")
+    return form.get("expires_after[anchor]"), form.get("expires_after[seconds]")
+
+
 async def _form(request: Request) -> Any:
     try:
         return await request.form(max_files=1, max_fields=20)
@@ -116,9 +132,7 @@ async def create_file(request: Request) -> Response:
     try:
         created_at = int(time.time())
         purpose = _purpose(form.get("purpose"))
-        expires_at = _expiry(
-            form.get("expires_after[anchor]"), form.get("expires_after[seconds]"), created_at
-        )
+        expires_at = _expiry(*_expires_after(form), created_at)
         upload = form.get("file")
         file_id = new_file_id()
         store = _files(request)

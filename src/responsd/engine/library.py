@@ -62,6 +62,8 @@ class Library:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
+        if self.embedder is not None:
+            self.embedder.close()
 
     def wake(self) -> None:
         """New files are waiting: look now rather than at the next poll."""

@@ -26,6 +26,8 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
+    def close(self) -> None: ...
+
 
 class EmbedderError(Exception):
     """The embedder could not embed (an upstream down or refusing)."""
@@ -58,6 +60,9 @@ class WordLlamaEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         return _normalised(self._model.embed(texts))
 
+    def close(self) -> None:
+        return None
+
 
 class UpstreamEmbedder:
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float = 60.0):
@@ -80,6 +85,9 @@ class UpstreamEmbedder:
             except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
                 raise EmbedderError(f"The embeddings upstream failed: {exc}") from exc
         return _normalised(np.array(vectors))
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def build_embedder(

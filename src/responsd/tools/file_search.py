@@ -49,7 +49,9 @@ PARAMETERS: dict[str, Any] = {
     "properties": {
         "queries": {
             "type": "array",
-            "items": {"type": "string"},
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+            "maxItems": 5,
             "description": "Search queries, each a few words about what to find.",
         }
     },

@@ -76,6 +76,10 @@ class McpTool(WireModel):
     defer_loading: bool | None = omitted_when_none()
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class HybridSearchWeights(WireModel):
     """How reciprocal rank fusion weighs vector matches against keyword matches."""
 
@@ -88,7 +92,7 @@ class FileSearchRankingOptions(WireModel):
     model_config = ConfigDict(extra="forbid")
     ranker: Literal["auto", "default-2024-11-15", "default_2024_08_21"] | None = omitted_when_none()
     """Every ranker is this server's hybrid fusion; there is no separate re-ranking model."""
-    score_threshold: float | None = Field(default=None, ge=0, le=1)
+    score_threshold: float | None = Field(default=None, ge=0, le=1, exclude_if=_is_none)
     hybrid_search: HybridSearchWeights | None = omitted_when_none()
 
 
@@ -97,9 +101,9 @@ class FileSearchTool(WireModel):
 
     type: Literal["file_search"] = "file_search"
     vector_store_ids: list[str] = Field(min_length=1)
-    max_num_results: int | None = Field(default=None, ge=1, le=50)
-    ranking_options: FileSearchRankingOptions | None = None
-    filters: dict[str, Any] | None = None
+    max_num_results: int | None = Field(default=None, ge=1, le=50, exclude_if=_is_none)
+    ranking_options: FileSearchRankingOptions | None = omitted_when_none()
+    filters: dict[str, Any] | None = omitted_when_none()
 
 
 class HostedTool(WireModel):
