@@ -285,7 +285,7 @@ async def delete_store(request: Request) -> Response:
 
 
 async def search_store(request: Request) -> Response:
-    row = await _found_store(request)
+    store_id = request.path_params["vector_store_id"]
     body = await parse_body(request, SearchRequest)
     queries = [body.query] if isinstance(body.query, str) else body.query
     if not queries or not all(q.strip() for q in queries):
@@ -296,11 +296,10 @@ async def search_store(request: Request) -> Response:
         check_filter(body.filters, "filters")
     if body.rewrite_query:
         queries = [rewrite(q) for q in queries]
-    library = _library(request)
-    await library.usable_stores([row["id"]], "vector_store_id")
     options = body.ranking_options or SearchRankingOptions()
-    hits = await library.search(
-        [row["id"]], queries, body.max_num_results, body.filters, Ranking(options.score_threshold)
+    ranking = Ranking(options.score_threshold)
+    hits = await _library(request).search(
+        [store_id], queries, body.max_num_results, body.filters, ranking, ["vector_store_id"]
     )
     data = [
         {

@@ -34,6 +34,8 @@ STALE_AFTER = 30.0
 SWEEP_EVERY = 60.0
 """Seconds between removals of expired files."""
 _TEXT_CACHE_CHARS = 64_000_000
+TOUCH_EVERY = 60
+"""Seconds between updates of a searched store's `last_active_at` (and expiry) by a worker."""
 
 
 class Library:
@@ -47,6 +49,7 @@ class Library:
         self.worker_id = new_id("wrk")
         self._wake = asyncio.Event()
         self._loop: asyncio.Task | None = None
+        self._touched: dict[str, int] = {}
         self._texts: dict[str, str] = {}
         self._text_chars = 0
 
@@ -160,21 +163,20 @@ class Library:
 
     # -- searching -------------------------------------------------------------------------
 
-    async def usable_stores(self, store_ids: list[str], param: str) -> None:
-        """404 for a vector store that does not exist, 400 for one that expired."""
+    async def usable_stores(self, store_ids: list[str], params: list[str]) -> dict[str, Any]:
+        """The rows of `store_ids`; 404 for one that does not exist, 400 for one that expired
+        (each naming its entry of `params`)."""
         found = await self.store.vector_stores.get_many(store_ids)
         now = int(time.time())
-        for i, store_id in enumerate(store_ids):
+        for store_id, param in zip(store_ids, params, strict=True):
             row = found.get(store_id)
             if row is None:
-                raise NotFoundError(
-                    f"Vector store with id '{store_id}' not found.", param=f"{param}[{i}]"
-                )
+                raise NotFoundError(f"Vector store with id '{store_id}' not found.", param=param)
             if row["expires_at"] is not None and row["expires_at"] <= now:
                 raise InvalidRequestError(
-                    f"Vector store '{store_id}' has expired; create a new one.",
-                    param=f"{param}[{i}]",
+                    f"Vector store '{store_id}' has expired; create a new one.", param=param
                 )
+        return found
 
     async def search(
         self,
@@ -183,9 +185,17 @@ class Library:
         limit: int,
         filters: dict[str, Any] | None,
         ranking: Ranking,
+        params: list[str] | None = None,
     ) -> list[SearchHit]:
-        hits = await self.searcher.search(store_ids, queries, limit, filters, ranking)
-        await self.store.vector_stores.touch(store_ids, int(time.time()))
+        """Hits of `queries` in usable stores (see usable_stores; `params` name the ids)."""
+        rows = await self.usable_stores(store_ids, params or ["vector_store_ids"] * len(store_ids))
+        stores = {sid: (row["version"], row["embedder"]) for sid, row in rows.items()}
+        hits = await self.searcher.search(stores, queries, limit, filters, ranking)
+        now = int(time.time())
+        stale = [s for s in store_ids if now - self._touched.get(s, 0) >= TOUCH_EVERY]
+        if stale:  # a write per search would cost more than the search
+            await self.store.vector_stores.touch(stale, now)
+            self._touched.update(dict.fromkeys(stale, now))
         return hits
 
     # -- a file's text for the model -------------------------------------------------------

@@ -176,10 +176,22 @@ def rewrite(query: str) -> str:
 @dataclass(slots=True)
 class _Vectors:
     version: int
-    embedder: str | None
     ids: np.ndarray
     file_ids: np.ndarray
     matrix: np.ndarray
+
+
+def _top(
+    matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the `k` best cosine scores (rows left out by `mask` excluded)."""
+    scores = matrix @ query
+    if mask is not None:
+        scores[~mask] = -np.inf
+    k = min(k, len(scores))
+    top = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
+    top = top[np.isfinite(scores[top])]
+    return top, scores[top]
 
 
 class Searcher:
@@ -196,42 +208,49 @@ class Searcher:
 
     async def search(
         self,
-        store_ids: list[str],
+        stores: dict[str, tuple[int, str | None]],
         queries: list[str],
         limit: int,
         filters: dict[str, Any] | None = None,
         ranking: Ranking = Ranking(),
     ) -> list[SearchHit]:
+        """Hits in `stores` (id → its version and embedder, as stored), best first."""
         queries = [q for q in queries if q.strip()]
-        if not queries or not store_ids:
+        if not queries or not stores:
             return []
+        store_ids = list(stores)
         pool = max(50, limit * 5)
         allowed = await self._allowed_files(store_ids, filters) if filters else None
-        versions = await self.store.chunks.versions(store_ids)
         vector_stores = [
             sid
-            for sid, (_, embedder) in versions.items()
+            for sid, (_, embedder) in stores.items()
             if self.embedder is not None and embedder == self.embedder.name
         ]
-        fused: dict[int, float] = {}
         weights = ranking.text_weight + (ranking.embedding_weight if vector_stores else 0.0)
-        query_vectors = await self.embed(queries) if vector_stores else None
-        for n, query in enumerate(queries):
+        versions = {sid: stores[sid][0] for sid in vector_stores}
+
+        async def by_keywords(query: str) -> list[int]:
             found = await self.store.chunks.keyword(
-                store_ids, keywords(query), pool * (3 if allowed else 1)
+                store_ids, keywords(query), pool * (3 if allowed else 1), not vector_stores
             )
-            if allowed is not None:
-                found = [(cid, fid, s) for cid, fid, s in found if fid in allowed]
-            for rank, (chunk_id, _, _) in enumerate(found[:pool]):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + ranking.text_weight / (
-                    RRF_K + rank + 1
-                )
-            if query_vectors is not None:
-                nearest = await self._nearest(vector_stores, query_vectors[n], pool, allowed)
-                for rank, chunk_id in enumerate(nearest):
-                    fused[chunk_id] = fused.get(chunk_id, 0.0) + ranking.embedding_weight / (
-                        RRF_K + rank + 1
-                    )
+            return [cid for cid, fid, _ in found if allowed is None or fid in allowed][:pool]
+
+        async def by_vectors() -> list[list[int]]:
+            if not vector_stores:
+                return []
+            query_vectors = await self.embed(queries)
+            return [await self._nearest(versions, v, pool, allowed) for v in query_vectors]
+
+        # Both sides at once: the database and numpy each let go of the GIL while they work.
+        *textual, semantic = await asyncio.gather(*map(by_keywords, queries), by_vectors())
+        fused: dict[int, float] = {}
+        for weight, rankings in (
+            (ranking.text_weight, textual),
+            (ranking.embedding_weight, semantic),
+        ):
+            for chunk_ids in rankings:
+                for rank, chunk_id in enumerate(chunk_ids):
+                    fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
         best = len(queries) * weights / (RRF_K + 1)
         ranked = sorted(fused.items(), key=lambda kv: kv[1], reverse=True)
         ranked = [(cid, s / best) for cid, s in ranked if s / best >= ranking.score_threshold][
@@ -244,32 +263,28 @@ class Searcher:
         return {file_id for _, file_id, attrs in rows if matches(filters, orjson.loads(attrs))}
 
     async def _nearest(
-        self, store_ids: list[str], query: np.ndarray, pool: int, allowed: set[str] | None
+        self, stores: dict[str, int], query: np.ndarray, pool: int, allowed: set[str] | None
     ) -> list[int]:
+        """Ids of the `pool` chunks nearest to `query` in `stores` (id → version)."""
         scored: list[tuple[float, int]] = []
-        for store_id in store_ids:
-            vectors = await self._vectors(store_id)
+        for store_id, version in stores.items():
+            vectors = await self._vectors(store_id, version)
             if not len(vectors.ids):
                 continue
-            scores = vectors.matrix @ query
+            mask = None
             if allowed is not None:
                 mask = np.fromiter(
                     (f in allowed for f in vectors.file_ids), bool, len(vectors.file_ids)
                 )
-                scores = np.where(mask, scores, -np.inf)
-            k = min(pool, len(scores))
-            top = np.argpartition(-scores, k - 1)[:k]
-            scored.extend(
-                (float(scores[i]), int(vectors.ids[i])) for i in top if np.isfinite(scores[i])
-            )
+            # numpy lets go of the GIL in the product: other requests run meanwhile.
+            top, scores = await asyncio.to_thread(_top, vectors.matrix, query, pool, mask)
+            scored.extend(zip(scores.tolist(), vectors.ids[top].tolist(), strict=True))
         scored.sort(reverse=True)
         return [chunk_id for _, chunk_id in scored[:pool]]
 
-    async def _vectors(self, store_id: str) -> _Vectors:
-        versions = await self.store.chunks.versions([store_id])
-        version, embedder = versions.get(store_id, (0, None))
+    async def _vectors(self, store_id: str, version: int) -> _Vectors:
         cached = self._cache.get(store_id)
-        if cached is not None and cached.version == version and cached.embedder == embedder:
+        if cached is not None and cached.version == version:
             self._cache.move_to_end(store_id)
             return cached
         version, ids, file_ids, blobs = await self.store.chunks.vectors(store_id)
@@ -279,9 +294,7 @@ class Searcher:
             if blobs
             else np.zeros((0, 0), np.float32)
         )
-        fresh = _Vectors(
-            version, embedder, np.array(ids, np.int64), np.array(file_ids, object), matrix
-        )
+        fresh = _Vectors(version, np.array(ids, np.int64), np.array(file_ids, object), matrix)
         self._cache[store_id] = fresh
         while (
             sum(len(v.ids) for v in self._cache.values()) > self._max_rows and len(self._cache) > 1
@@ -292,29 +305,14 @@ class Searcher:
     async def _hits(self, ranked: list[tuple[int, float]]) -> list[SearchHit]:
         if not ranked:
             return []
-        texts = await self.store.chunks.texts([cid for cid, _ in ranked])
-        file_ids = list({t[1] for t in texts.values()})
-        files = await self.store.files.get_many(file_ids)
-        attributes = {
-            (sid, fid): orjson.loads(attrs)
-            for sid, fid, attrs in await self.store.vector_stores.file_attributes(
-                list({t[0] for t in texts.values()})
-            )
-        }
+        found = await self.store.chunks.found([chunk_id for chunk_id, _ in ranked])
         hits = []
         for chunk_id, score in ranked:
-            if chunk_id not in texts:
+            if chunk_id not in found:
                 continue  # removed since it was ranked
-            store_id, file_id, text = texts[chunk_id]
-            filename = files[file_id]["filename"] if file_id in files else file_id
+            store_id, file_id, filename, attributes, text = found[chunk_id]
+            score = round(min(score, 1.0), 6)
             hits.append(
-                SearchHit(
-                    store_id,
-                    file_id,
-                    filename,
-                    round(min(score, 1.0), 6),
-                    text,
-                    attributes.get((store_id, file_id), {}),
-                )
+                SearchHit(store_id, file_id, filename, score, text, orjson.loads(attributes))
             )
         return hits

@@ -4,28 +4,78 @@ a vector store, and chunk texts by id. Writing happens in vector_stores.finish_f
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, text
+from sqlalchemy import Engine, bindparam, select
 
-from responsd.store.tables import chunks, vector_stores
+from responsd.store.tables import chunks, files, vector_store_files, vector_stores
 
 Run = Callable[..., Awaitable[Any]]
 
-# bm25() is lower-is-better in SQLite; negated so both dialects rank higher-is-better.
-_SQLITE_KEYWORD = text(
-    """
-    SELECT c.id, c.file_id, -bm25(chunks_fts) AS score FROM chunks_fts
-    JOIN chunks c ON c.id = chunks_fts.rowid
-    WHERE chunks_fts MATCH :query AND c.vector_store_id IN :stores
-    ORDER BY bm25(chunks_fts) LIMIT :limit
-    """
-).bindparams(bindparam("stores", expanding=True))
-_POSTGRES_KEYWORD = text(
-    """
-    SELECT id, file_id, ts_rank_cd(tsv, q) AS score FROM chunks, to_tsquery('english', :query) q
-    WHERE tsv @@ q AND vector_store_id IN :stores
-    ORDER BY score DESC LIMIT :limit
-    """
-).bindparams(bindparam("stores", expanding=True))
+COMMON_TERM = 1000
+"""A term matching more chunks than this is left out of a keyword query when rarer ones
+remain: ranking every chunk that holds a common word is what makes a full-text query slow
+(~20 ms per 10k chunks; the cost grows with the index, not with the answer), and a common
+word's BM25 weight is small anyway. A query of common words only is answered by the chunks
+holding all of them (`all_words`), or left to the vectors."""
+FIRST_CUT = 10
+"""SQLite ranks the `limit × FIRST_CUT` best matches of the whole index, then keeps the
+searched stores' (a join to `chunks` for every match would double the cost); the stores'
+hits are ranked exactly when that cut was full and left fewer than `limit` of them."""
+
+
+class _Dialect:
+    """Keyword search statements of one dialect, as driver-level SQL: this is the hot path of
+    every search, and SQLAlchemy's per-statement work would double its cost."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+        if postgres:
+            self.quote = lambda term: term
+            self.any, self.all = " | ", " & "
+            self.count = (
+                "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE "
+                "tsv @@ to_tsquery('english', %s) LIMIT %s) m"
+            )
+            self.exact = (
+                "SELECT id, file_id, ts_rank_cd(tsv, q) AS score "
+                "FROM chunks, to_tsquery('english', %s) q "
+                "WHERE tsv @@ q AND vector_store_id IN ({stores}) ORDER BY score DESC LIMIT %s"
+            )
+        else:
+            self.quote = lambda term: f'"{term}"'
+            self.any, self.all = " OR ", " AND "
+            self.count = (
+                "SELECT count(*) FROM (SELECT rowid FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? LIMIT ?)"
+            )
+            # bm25() is lower-is-better; negated so both dialects rank higher-is-better.
+            self.cut = (
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+            self.owners = "SELECT id, file_id, vector_store_id FROM chunks WHERE id IN ({ids})"
+            self.exact = (
+                "SELECT c.id, c.file_id, -bm25(chunks_fts) FROM chunks_fts "
+                "JOIN chunks c ON c.id = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ? AND c.vector_store_id IN ({stores}) "
+                "ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+
+    def counts(self, n: int) -> str:
+        """One statement counting the matches of `n` terms, each up to a cap."""
+        return " UNION ALL ".join(f"SELECT {i}, * FROM ({self.count}) c{i}" for i in range(n))
+
+    @staticmethod
+    def places(n: int, mark: str) -> str:
+        return ", ".join([mark] * n)
+
+
+c, f, vf = chunks.c, files.c, vector_store_files.c
+_FOUND = (
+    select(c.id, c.vector_store_id, c.file_id, f.filename, vf.attributes, c.text)
+    .join(files, f.id == c.file_id)
+    .join(vector_store_files, (vf.vector_store_id == c.vector_store_id) & (vf.file_id == c.file_id))
+    .where(c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 class ChunkStore:
@@ -33,38 +83,52 @@ class ChunkStore:
         self._engine = engine
         self._run = run
         self.postgres = engine.dialect.name == "postgresql"
+        self._sql = _Dialect(self.postgres)
 
     async def keyword(
-        self, store_ids: list[str], terms: list[str], limit: int
+        self, store_ids: list[str], terms: list[str], limit: int, all_words: bool = True
     ) -> list[tuple[int, str, float]]:
-        """(chunk id, file id, score) of chunks matching any of `terms`, best first."""
+        """(chunk id, file id, score) of the best chunks matching any of `terms` (plain
+        words); see COMMON_TERM for common words (`all_words`: answer those at all)."""
         if not terms:
             return []
-        if self.postgres:
-            query, statement = " | ".join(terms), _POSTGRES_KEYWORD
-        else:
-            query, statement = " OR ".join(f'"{t}"' for t in terms), _SQLITE_KEYWORD
+        sql = self._sql
 
         def search() -> list[tuple[int, str, float]]:
             with self._engine.connect() as conn:
-                rows = conn.execute(
-                    statement, {"query": query, "stores": store_ids, "limit": limit}
-                )
-                return [(row[0], row[1], float(row[2])) for row in rows]
+                args = tuple(v for t in terms for v in (sql.quote(t), COMMON_TERM + 1))
+                found = dict(conn.exec_driver_sql(sql.counts(len(terms)), args).all())
+                rare = [sql.quote(t) for i, t in enumerate(terms) if 0 < found[i] <= COMMON_TERM]
+                if rare:
+                    query = sql.any.join(rare)
+                elif all_words and all(found.values()):
+                    query = sql.all.join(sql.quote(t) for t in terms)
+                else:
+                    return []
+                return self._ranked(conn, query, store_ids, limit)
 
         return await self._run(search)
 
-    async def versions(self, store_ids: list[str]) -> dict[str, tuple[int, str | None]]:
-        """(version, embedder) of each store."""
-        query = select(vector_stores.c.id, vector_stores.c.version, vector_stores.c.embedder).where(
-            vector_stores.c.id.in_(store_ids)
-        )
-
-        def read() -> dict[str, tuple[int, str | None]]:
-            with self._engine.connect() as conn:
-                return {row[0]: (row[1], row[2]) for row in conn.execute(query)}
-
-        return await self._run(read)
+    def _ranked(self, conn: Any, query: str, store_ids: list[str], limit: int) -> list:
+        sql = self._sql
+        if not sql.postgres:
+            cut = conn.exec_driver_sql(sql.cut, (query, limit * FIRST_CUT)).all()
+            if cut:
+                ids = tuple(row[0] for row in cut)
+                owners = sql.owners.format(ids=sql.places(len(ids), "?"))
+                kept = {row[0]: row for row in conn.exec_driver_sql(owners, ids)}
+                wanted = set(store_ids)
+                rows = [
+                    (cid, kept[cid][1], float(score))
+                    for cid, score in cut
+                    if cid in kept and kept[cid][2] in wanted
+                ]
+                if len(rows) >= limit or len(cut) < limit * FIRST_CUT:
+                    return rows[:limit]
+        mark = "%s" if sql.postgres else "?"
+        statement = sql.exact.format(stores=sql.places(len(store_ids), mark))
+        rows = conn.exec_driver_sql(statement, (query, *store_ids, limit))
+        return [(row[0], row[1], float(row[2])) for row in rows]
 
     async def vectors(self, store_id: str) -> tuple[int, list[int], list[str], list[bytes]]:
         """The store's version, and the ids, file ids and vectors of its embedded chunks."""
@@ -84,15 +148,13 @@ class ChunkStore:
 
         return await self._run(read)
 
-    async def texts(self, chunk_ids: list[int]) -> dict[int, tuple[str, str, str]]:
-        """(store id, file id, text) of each chunk id found."""
-        query = select(
-            chunks.c.id, chunks.c.vector_store_id, chunks.c.file_id, chunks.c.text
-        ).where(chunks.c.id.in_(chunk_ids))
+    async def found(self, chunk_ids: list[int]) -> dict[int, tuple[str, str, str, str, str]]:
+        """(store id, file id, filename, attributes JSON, text) of each chunk id found."""
 
-        def read() -> dict[int, tuple[str, str, str]]:
+        def read() -> dict[int, tuple[str, str, str, str, str]]:
             with self._engine.connect() as conn:
-                return {row[0]: (row[1], row[2], row[3]) for row in conn.execute(query)}
+                rows = conn.execute(_FOUND, {"ids": chunk_ids})
+                return {row[0]: tuple(row[1:]) for row in rows}
 
         return await self._run(read)
 

@@ -64,7 +64,7 @@ CITE_NOTE = "Cite the sources you use by their number in square brackets, like [
 class Searchable(Protocol):
     """What this tool needs of the library (engine/library.py)."""
 
-    async def usable_stores(self, store_ids: list[str], param: str) -> None: ...
+    async def usable_stores(self, store_ids: list[str], params: list[str]) -> dict[str, Any]: ...
 
     async def search(
         self,
@@ -73,6 +73,7 @@ class Searchable(Protocol):
         limit: int,
         filters: dict[str, Any] | None,
         ranking: Ranking,
+        params: list[str] | None = None,
     ) -> list[SearchHit]: ...
 
 
@@ -108,9 +109,12 @@ class FileSearch:
         self.library = library
         self.include_results = include_results
         self.citations = citations
+        self.params: list[str] | None = None
 
     async def check(self, param: str) -> None:
-        await self.library.usable_stores(self.config.vector_store_ids, f"{param}.vector_store_ids")
+        ids = self.config.vector_store_ids
+        self.params = [f"{param}.vector_store_ids[{i}]" for i in range(len(ids))]
+        await self.library.usable_stores(ids, self.params)
         if self.config.filters is not None:
             check_filter(self.config.filters, f"{param}.filters")
 
@@ -147,6 +151,7 @@ class FileSearch:
             config.max_num_results or DEFAULT_MAX_RESULTS,
             config.filters,
             ranking,
+            self.params,
         )
         results = [
             FileSearchResult(
