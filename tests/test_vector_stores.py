@@ -337,3 +337,29 @@ def _bag(text: str) -> list[float]:
     for word in text.lower().split():
         vector[zlib.crc32(word.encode()) % 64] += 1.0
     return vector
+
+
+def test_expired_stores_and_files_are_refused(make_client, tmp_path):
+    c = make_client()
+    vs = c.vector_stores.create(name="old", expires_after={"anchor": "last_active_at", "days": 1})
+    file_id = _upload(c, "handbook.md", HANDBOOK)
+    c.vector_stores.files.create_and_poll(vector_store_id=vs.id, file_id=file_id)
+    engine = create_engine(f"sqlite:///{tmp_path / 'data0' / 'responsd.db'}")
+    with engine.begin() as conn:  # as if a day had passed
+        conn.execute(text("UPDATE vector_stores SET expires_at = :t"), {"t": int(time.time()) - 1})
+        conn.execute(text("UPDATE files SET expires_at = :t"), {"t": int(time.time()) - 1})
+    engine.dispose()
+    assert c.vector_stores.retrieve(vs.id).status == "expired"
+    with pytest.raises(openai.BadRequestError) as info:
+        c.vector_stores.search(vs.id, query="cafeteria")
+    assert info.value.body["param"] == "vector_store_id" and "expired" in info.value.message
+    with pytest.raises(openai.BadRequestError) as info:
+        c.responses.create(
+            model="fake-model",
+            input="?",
+            tools=[{"type": "file_search", "vector_store_ids": [vs.id]}],
+        )
+    assert info.value.body["param"] == "tools[0].vector_store_ids[0]"
+    with pytest.raises(openai.NotFoundError):
+        c.files.retrieve(file_id)
+    assert file_id not in [f.id for f in c.files.list()]

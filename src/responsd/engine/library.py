@@ -76,6 +76,7 @@ class Library:
 
     async def _work(self) -> None:
         swept = 0.0
+        indexed = False
         while True:
             try:
                 if time.monotonic() - swept > SWEEP_EVERY:
@@ -87,7 +88,11 @@ class Library:
                 )
                 if job is not None:
                     await self._index(job)
+                    indexed = True
                     continue
+                if indexed:  # the queue ran dry: word statistics for the new chunks
+                    indexed = False
+                    await self.store.chunks.analyze()
             except asyncio.CancelledError:
                 raise
             except Exception:
