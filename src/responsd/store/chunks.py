@@ -63,14 +63,12 @@ class _Dialect:
             )
 
     def counts(self, conn: Any, terms: list[str]) -> list[int]:
-        """How many chunks each term matches: counted up to a cap (SQLite) or estimated by
-        the planner (PostgreSQL), in one statement."""
-        if self.postgres:
-            union = " UNION ALL ".join([self.count] * len(terms))
-            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + union, tuple(terms)).scalar()
-            root = plan[0]["Plan"]
-            parts = root.get("Plans", [root]) if len(terms) > 1 else [root]
-            return [int(part["Plan Rows"]) for part in parts]
+        """How many chunks each term matches: counted up to a cap (SQLite, one statement) or
+        estimated by the planner (PostgreSQL)."""
+        if self.postgres:  # one planning per term (a UNION's plan may drop branches)
+            explain = "EXPLAIN (FORMAT JSON) " + self.count
+            plans = [conn.exec_driver_sql(explain, (t,)).scalar() for t in terms]
+            return [int(plan[0]["Plan"]["Plan Rows"]) for plan in plans]
         union = " UNION ALL ".join(
             f"SELECT {i}, * FROM ({self.count}) c{i}" for i in range(len(terms))
         )
