@@ -104,7 +104,11 @@ def test_uploads_api_joins_parts_in_the_given_order(client, tmp_path):
     )
     a = client.uploads.parts.create(second.id, data=b"abc")
     b = client.uploads.parts.create(second.id, data=b"def")
-    done = client.uploads.complete(second.id, part_ids=[b.id, a.id])
+    with pytest.raises(openai.BadRequestError) as info:
+        client.uploads.complete(second.id, part_ids=[b.id, a.id], md5="0" * 32)
+    assert info.value.body["param"] == "md5"
+    md5 = hashlib.md5(b"defabc").hexdigest()
+    done = client.uploads.complete(second.id, part_ids=[b.id, a.id], md5=md5)
     assert client.files.content(done.file.id).read() == b"defabc"
     with pytest.raises(openai.BadRequestError):  # no longer pending
         client.uploads.parts.create(second.id, data=b"x")

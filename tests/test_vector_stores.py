@@ -148,6 +148,7 @@ def test_score_threshold_max_results_and_query_lists(client):
     ]
     client.vector_stores.file_batches.create_and_poll(vector_store_id=vs.id, file_ids=ids)
     assert len(client.vector_stores.search(vs.id, query="lunch", max_num_results=3).data) == 3
+    assert len(list(client.vector_stores.search(vs.id, query="lunch"))) == 6  # one page
     hits = client.vector_stores.search(vs.id, query=["topic2", "topic4"]).data
     assert {h.filename for h in hits[:2]} == {"doc2.txt", "doc4.txt"}
     strict = client.vector_stores.search(

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import orjson
-from pydantic import Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -23,7 +22,7 @@ from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
 from responsd.ids import new_id
 from responsd.store.files import FileStore
-from responsd.types._base import StrictModel
+from responsd.types.files import UploadCompleteRequest, UploadCreateRequest
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 UPLOAD_LIFETIME = 3600
@@ -202,24 +201,6 @@ async def delete_file(request: Request) -> Response:
 # -- uploads ---------------------------------------------------------------------------------
 
 
-class ExpiresAfter(StrictModel):
-    anchor: str
-    seconds: int
-
-
-class UploadCreateRequest(StrictModel):
-    bytes: int = Field(ge=0)
-    filename: str = Field(min_length=1)
-    mime_type: str = Field(min_length=1)
-    purpose: str
-    expires_after: ExpiresAfter | None = None
-
-
-class UploadCompleteRequest(StrictModel):
-    part_ids: list[str]
-    md5: str | None = None
-
-
 def upload_object(row: dict[str, Any], file: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -316,7 +297,13 @@ async def complete_upload(request: Request) -> Response:
             param="part_ids",
         )
     file_id = new_file_id()
-    await asyncio.to_thread(store.blobs.join_parts, body.part_ids, file_id)
+    joined, md5 = await asyncio.to_thread(store.blobs.join_parts, body.part_ids, file_id)
+    if body.md5 is not None and body.md5.lower() != md5:
+        store.blobs.remove(joined)
+        raise InvalidRequestError(
+            f"The parts' MD5 is {md5}, not the md5 given; nothing was created.", param="md5"
+        )
+    store.blobs.commit(joined, store.blobs.path(file_id))
     now = int(time.time())
     lifetime = upload["file_expires_after"]
     file_row = {

@@ -5,8 +5,8 @@ a delete removes the row first (and the file from every vector store, with its c
 the bytes. With several machines on one PostgreSQL, the data dir must be shared storage.
 """
 
+import hashlib
 import os
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -50,15 +50,17 @@ class FileBlobs:
     def commit(self, incoming: Path, final: Path) -> None:
         os.replace(incoming, final)
 
-    def join_parts(self, part_ids: list[str], file_id: str) -> int:
+    def join_parts(self, part_ids: list[str], file_id: str) -> tuple[Path, str]:
+        """Parts joined in order into an incoming file (`commit` it); its path and MD5."""
         target = self.incoming(file_id)
+        digest = hashlib.md5(usedforsecurity=False)
         with target.open("wb") as out:
             for part_id in part_ids:
                 with self.part_path(part_id).open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-        size = target.stat().st_size
-        self.commit(target, self.path(file_id))
-        return size
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+        return target, digest.hexdigest()
 
     def remove(self, *paths: Path) -> None:
         for path in paths:
