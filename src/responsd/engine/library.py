@@ -50,6 +50,8 @@ class Library:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task | None = None
         self._touched: dict[str, int] = {}
+        self._analyzed = self._unanalyzed = 0
+        """Chunks this worker indexed before / since its last ANALYZE."""
         self._texts: dict[str, str] = {}
         self._text_chars = 0
 
@@ -76,7 +78,6 @@ class Library:
 
     async def _work(self) -> None:
         swept = 0.0
-        indexed = False
         while True:
             try:
                 if time.monotonic() - swept > SWEEP_EVERY:
@@ -88,11 +89,9 @@ class Library:
                 )
                 if job is not None:
                     await self._index(job)
-                    indexed = True
                     continue
-                if indexed:  # the queue ran dry: word statistics for the new chunks
-                    indexed = False
-                    await self.store.chunks.analyze()
+                if self._unanalyzed:  # the queue ran dry: statistics for the new chunks
+                    await self._analyze()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -119,6 +118,16 @@ class Library:
             usage,
             orjson.dumps(error).decode() if error else None,
         )
+        # PostgreSQL's word statistics decide which words keyword search leaves out; they
+        # follow the table as it grows by a fifth (and when indexing pauses).
+        self._unanalyzed += len(chunk_rows)
+        if self._unanalyzed > 0.2 * max(self._analyzed, 1000):
+            await self._analyze()
+
+    async def _analyze(self) -> None:
+        await self.store.chunks.analyze()
+        self._analyzed += self._unanalyzed
+        self._unanalyzed = 0
 
     async def _beat(self) -> None:
         while True:
