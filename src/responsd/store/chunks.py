@@ -11,10 +11,12 @@ from responsd.store.tables import chunks, files, vector_store_files, vector_stor
 Run = Callable[..., Awaitable[Any]]
 
 COMMON_TERM = 1000
-"""A term matching more chunks than this is left out of a keyword query when rarer ones
-remain: ranking every chunk that holds a common word is what makes a full-text query slow
-(~20 ms per 10k chunks; the cost grows with the index, not with the answer), and a common
-word's BM25 weight is small anyway. A query of common words only is answered by the chunks
+COMMON_SHARE = 50
+"""A term matching more than COMMON_TERM chunks, or more than one in COMMON_SHARE of all
+chunks (but at least 100), is left out of a keyword query when rarer ones remain: ranking
+every chunk that holds a common word is what makes a full-text query slow (~20 ms per 10k
+chunks; the cost grows with the index, not with the answer), and a common word's BM25
+weight is small anyway. A query of common words only is answered by the chunks
 holding all of them (`all_words`), or left to the vectors."""
 FIRST_CUT = 10
 """SQLite ranks the `limit × FIRST_CUT` best matches of the whole index, then keeps the
@@ -61,6 +63,18 @@ class _Dialect:
                 "WHERE chunks_fts MATCH ? AND c.vector_store_id IN ({stores}) "
                 "ORDER BY bm25(chunks_fts) LIMIT ?"
             )
+
+    def common(self, conn: Any) -> int:
+        """How many matches make a word common here (see COMMON_TERM)."""
+        if self.postgres:  # the planner's row count (-1 before the first ANALYZE)
+            total = conn.exec_driver_sql(
+                "SELECT reltuples::bigint FROM pg_class WHERE relname = 'chunks'"
+            ).scalar()
+        else:  # the highest rowid: an index lookup, where count(*) reads the table
+            total = conn.exec_driver_sql("SELECT max(id) FROM chunks").scalar()
+        if not total or total < 0:
+            return COMMON_TERM
+        return min(COMMON_TERM, max(100, total // COMMON_SHARE))
 
     def counts(self, conn: Any, terms: list[str]) -> list[int]:
         """How many chunks each term matches: counted up to a cap (SQLite, one statement) or
@@ -109,9 +123,8 @@ class ChunkStore:
         def search() -> list[tuple[int, str, float]]:
             with self._engine.connect() as conn:
                 found = sql.counts(conn, terms)
-                rare = [
-                    sql.quote(t) for t, n in zip(terms, found, strict=True) if 0 < n <= COMMON_TERM
-                ]
+                common = sql.common(conn)
+                rare = [sql.quote(t) for t, n in zip(terms, found, strict=True) if 0 < n <= common]
                 if rare:
                     query = sql.any.join(rare)
                 elif all_words and all(found):
