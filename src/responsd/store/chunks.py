@@ -10,14 +10,13 @@ from responsd.store.tables import chunks, files, vector_store_files, vector_stor
 
 Run = Callable[..., Awaitable[Any]]
 
-COMMON_TERM = 1000
-COMMON_SHARE = 50
+COMMON_TERM, COMMON_SHARE, COMMON_FLOOR = 1000, 50, 500
 """A term matching more than COMMON_TERM chunks, or more than one in COMMON_SHARE of all
-chunks (but at least 100), is left out of a keyword query when rarer ones remain: ranking
-every chunk that holds a common word is what makes a full-text query slow (~20 ms per 10k
-chunks; the cost grows with the index, not with the answer), and a common word's BM25
-weight is small anyway. A query of common words only is answered by the chunks
-holding all of them (`all_words`), or left to the vectors."""
+chunks (but at least COMMON_FLOOR: small indexes are fast anyway), is left out of a
+keyword query when rarer ones remain: ranking every chunk that holds a common word is what
+makes a full-text query slow (~20 ms per 10k chunks; the cost grows with the index, not
+with the answer), and a common word's BM25 weight is small anyway. A query of common words
+only is answered by the chunks holding all of them (`all_words`), or left to the vectors."""
 FIRST_CUT = 10
 """SQLite ranks the `limit × FIRST_CUT` best matches of the whole index, then keeps the
 searched stores' (a join to `chunks` for every match would double the cost); the stores'
@@ -74,7 +73,7 @@ class _Dialect:
             total = conn.exec_driver_sql("SELECT max(id) FROM chunks").scalar()
         if not total or total < 0:
             return COMMON_TERM
-        return min(COMMON_TERM, max(100, total // COMMON_SHARE))
+        return min(COMMON_TERM, max(COMMON_FLOOR, total // COMMON_SHARE))
 
     def counts(self, conn: Any, terms: list[str]) -> list[int]:
         """How many chunks each term matches: counted up to a cap (SQLite, one statement) or
