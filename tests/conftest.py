@@ -4,6 +4,7 @@ The only fake is the model, at the HTTP boundary (bench.fake_upstream); the clie
 the official `openai` SDK.
 """
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from bench.postgres import PostgresServer
 from bench.servers import ServerThread
 from responsd.app import create_app
 from responsd.config import Settings
+from responsd.tools.mcp_session import McpEndpoint, call_tool, list_tools
 
 # Upstream read timeout for the test server: short, so timeout tests finish quickly.
 UPSTREAM_TIMEOUT = 1.0
@@ -106,9 +108,20 @@ def mcp_servers() -> Iterator[tuple[CountingServer, str, str]]:
     calc = calc_server()
     http = ServerThread(header_recorder(calc.streamable_http_app(), calc)).start()
     sse = ServerThread(calc.sse_app()).start()
-    yield calc, f"{http.url}/mcp", f"{sse.url}/sse"
+    urls = f"{http.url}/mcp", f"{sse.url}/sse"
+    asyncio.run(_warm_up(urls))
+    yield calc, *urls
     http.stop()
     sse.stop()
+
+
+async def _warm_up(urls: tuple[str, str]) -> None:
+    """One call through each transport before any test: the MCP SDK's first session (lazy
+    imports, first connections) can take longer than MCP_TIMEOUT on a busy machine."""
+    for url in urls:
+        endpoint = McpEndpoint(url, {}, True, 60.0)
+        await list_tools(endpoint)
+        await call_tool(endpoint, "add", {"a": 1, "b": 1})
 
 
 @pytest.fixture
