@@ -301,3 +301,38 @@ def test_input_image_by_file_id_becomes_a_data_url(client, upstream):
     content = upstream.requests[0]["messages"][-1]["content"]
     url = content[0]["image_url"]["url"]
     assert url == "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 4, 7])
+def test_markers_split_across_deltas_still_become_annotations(
+    server, upstream, library, chunk_size
+):
+    store, hr, travel = library
+    both = Call("file_search", json.dumps({"queries": ["parental leave", "hotel costs"]}))
+    text = "Leave is long [1]. Hotels [2, 1] too; see a[9] and [ 3x]. End [2]"
+    upstream.script(Reply(tool_calls=[both]), Reply(text=text, chunk_size=chunk_size))
+    with httpx.Client(base_url=f"{server.url}/v1", timeout=10) as http:
+        events, _ = stream_events(
+            http,
+            model="fake-model",
+            input="?",
+            tools=[_tool(store)],
+            include=["file_search_call.results"],
+        )
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    final = events[-1]["response"]["output"][-1]["content"][0]
+    assert deltas == final["text"] == "Leave is long. Hotels too; see a[9] and [ 3x]. End"
+    annotations = [
+        e["annotation"] for e in events if e["type"] == "response.output_text.annotation.added"
+    ]
+    assert annotations == final["annotations"]
+    sources = {
+        n + 1: r["file_id"] for n, r in enumerate(events[-1]["response"]["output"][0]["results"])
+    }
+    assert [(a["file_id"], a["index"]) for a in annotations] == [
+        (sources[1], 13),
+        (sources[2], 21),
+        (sources[1], 21),
+        (sources[2], 50),
+    ]
+    assert {hr, travel} >= set(sources.values())
