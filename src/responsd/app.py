@@ -95,8 +95,7 @@ def create_app(
                 mcp_timeout=settings.mcp_timeout,
             ),
         )
-        embedder = await asyncio.to_thread(
-            build_embedder,
+        embedder = build_embedder(
             settings.embeddings,
             settings.embeddings_url,
             settings.embeddings_model,

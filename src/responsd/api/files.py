@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from responsd.api.pages import json_response, list_object
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
 from responsd.ids import new_id
@@ -31,10 +32,6 @@ UPLOAD_LIFETIME = 3600
 
 def _files(request: Request) -> FileStore:
     return request.app.state.engine.store.files
-
-
-def _json(value: Any) -> Response:
-    return Response(orjson.dumps(value), media_type="application/json")
 
 
 def file_object(row: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +147,7 @@ async def create_file(request: Request) -> Response:
         await store.create(row)
     finally:
         await form.close()
-    return _json(file_object(row))
+    return json_response(file_object(row))
 
 
 async def list_files(request: Request) -> Response:
@@ -160,17 +157,7 @@ async def list_files(request: Request) -> Response:
     rows, more = await _files(request).list_page(
         purpose, request.query_params.get("after"), limit, order, int(time.time())
     )
-    return _json(list_object([file_object(r) for r in rows], more))
-
-
-def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
+    return json_response(list_object([file_object(r) for r in rows], more))
 
 
 async def found_file(request: Request) -> dict[str, Any]:
@@ -182,7 +169,7 @@ async def found_file(request: Request) -> dict[str, Any]:
 
 
 async def retrieve_file(request: Request) -> Response:
-    return _json(file_object(await found_file(request)))
+    return json_response(file_object(await found_file(request)))
 
 
 async def file_content(request: Request) -> Response:
@@ -195,7 +182,7 @@ async def delete_file(request: Request) -> Response:
     file_id = request.path_params["file_id"]
     if not await _files(request).delete(file_id):
         raise NotFoundError(f"No such File object: {file_id}", param="id")
-    return _json({"id": file_id, "object": "file", "deleted": True})
+    return json_response({"id": file_id, "object": "file", "deleted": True})
 
 
 # -- uploads ---------------------------------------------------------------------------------
@@ -240,7 +227,7 @@ async def create_upload(request: Request) -> Response:
         expires = _expiry(body.expires_after.anchor, body.expires_after.seconds, created_at)
         row["file_expires_after"] = expires - created_at
     await _files(request).create_upload(row)
-    return _json(upload_object(row))
+    return json_response(upload_object(row))
 
 
 async def _pending_upload(request: Request) -> dict[str, Any]:
@@ -272,7 +259,7 @@ async def add_part(request: Request) -> Response:
     await store.add_part(
         {"id": part_id, "upload_id": upload["id"], "created_at": created_at, "bytes": size}
     )
-    return _json(
+    return json_response(
         {
             "id": part_id,
             "object": "upload.part",
@@ -319,7 +306,7 @@ async def complete_upload(request: Request) -> Response:
         store.blobs.remove(store.blobs.path(file_id))
         raise InvalidRequestError(f"Upload {upload['id']} is no longer pending.", param="upload_id")
     await store.drop_parts(upload["id"])
-    return _json(upload_object({**upload, "status": "completed"}, file_row))
+    return json_response(upload_object({**upload, "status": "completed"}, file_row))
 
 
 async def cancel_upload(request: Request) -> Response:
@@ -328,7 +315,7 @@ async def cancel_upload(request: Request) -> Response:
     if not await store.finish_upload(upload["id"], "cancelled", None):
         raise InvalidRequestError(f"Upload {upload['id']} is no longer pending.", param="upload_id")
     await store.drop_parts(upload["id"])
-    return _json(upload_object({**upload, "status": "cancelled"}))
+    return json_response(upload_object({**upload, "status": "cancelled"}))
 
 
 routes = [

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsd.api.files import list_object
+from responsd.api.pages import json_response, list_object
 from responsd.api.parsing import parse_body, query_choice, query_int
 from responsd.engine.library import Library
 from responsd.errors import InvalidRequestError, NotFoundError
@@ -47,10 +47,8 @@ indexing runs: a small file is indexed in milliseconds, the SDK's own default is
 
 
 def _json(value: Any) -> Response:
-    headers = (
-        {"openai-poll-after-ms": POLL_AFTER_MS} if value.get("status") == "in_progress" else None
-    )
-    return Response(orjson.dumps(value), media_type="application/json", headers=headers)
+    polling = value.get("status") == "in_progress"
+    return json_response(value, {"openai-poll-after-ms": POLL_AFTER_MS} if polling else None)
 
 
 def check_attributes(value: Attributes, param: str) -> str:

@@ -13,8 +13,9 @@ Vectors are L2-normalised float32 rows, so a dot product is the cosine similarit
 `embed` blocks; callers run it on a worker thread.
 """
 
+import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -47,8 +48,13 @@ class WordLlamaEmbedder:
     name = f"wordllama-{DIMENSIONS}"
 
     def __init__(self) -> None:
-        # Loaded from the files inside the wheel: WordLlama.load() looks for its tokenizer in
-        # a directory the wheel does not have, then downloads it; this never downloads.
+        # Loaded on first use (~0.3 s): a server whose users never index a file never pays.
+        self._model: Any = None
+        self._loading = threading.Lock()
+
+    def _load(self) -> Any:
+        # From the files inside the wheel: WordLlama.load() looks for its tokenizer in a
+        # directory the wheel does not have, then downloads it; this never downloads.
         import wordllama
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
@@ -59,9 +65,12 @@ class WordLlamaEmbedder:
         tokenizer = Tokenizer.from_file(
             str(root / "tokenizers" / "l2_supercat_tokenizer_config.json")
         )
-        self._model = WordLlamaInference(weights["embedding.weight"], tokenizer)
+        return WordLlamaInference(weights["embedding.weight"], tokenizer)
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        with self._loading:
+            if self._model is None:
+                self._model = self._load()
         # Its first 128 of 256 dimensions (trained Matryoshka-style, so a prefix is itself an
         # embedding): on bench/retrieval.py's set they rank as well as all 256, and half
         # the dimensions halve the memory a vector search reads.
