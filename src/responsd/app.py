@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsd.api import conversations, files, models, responses, vector_stores
+from responsd.api import chat_completions, conversations, files, models, responses, vector_stores
 from responsd.api.auth import BearerKeyMiddleware
 from responsd.api.errors import add_exception_handlers
 from responsd.api.limits import RequestLimitMiddleware
@@ -119,6 +119,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             *responses.routes,
+            *chat_completions.routes,
             *conversations.routes,
             *models.routes,
             *files.routes,

@@ -29,3 +29,7 @@ def new_item_id(item_type: str) -> str:
 
 def new_call_id() -> str:
     return new_id("call")
+
+
+def new_chat_completion_id() -> str:
+    return f"chatcmpl-{secrets.token_hex(24)}"

@@ -47,6 +47,11 @@ def _chunk(data: dict, start: int) -> list:
         raise validation_error(errors, data) from exc
 
 
+def validate(model: type[ModelT], data: dict) -> ModelT:
+    """`data` as `model`, or a 400 naming the field (for bodies built here from others)."""
+    return _validate(model, data, data)
+
+
 def _validate(model: type[ModelT], body: dict, data: dict) -> ModelT:
     try:
         return model.model_validate(body)

@@ -65,6 +65,10 @@ class ModelRequest:
     prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
     service_tier: str | None = None
+    stop: list[str] | None = None
+    """Sequences that end the text where they first appear (not included); Chat Completions."""
+    seed: int | None = None
+    """Sampling seed for this request (Chat Completions); None: the backend's own."""
 
 
 @dataclass(frozen=True, slots=True)

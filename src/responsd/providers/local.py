@@ -46,6 +46,7 @@ from responsd.providers.chat_messages import tool_table
 from responsd.providers.local_grammar import build_grammar, could_be_call, parse_call
 from responsd.providers.local_prompt import PromptRenderer, chat_messages, template_tools
 from responsd.providers.local_sampling import RepetitionGuard, model_sampling
+from responsd.providers.stop_text import StopText
 from responsd.providers.tool_syntax import RESPONSD, detect
 
 log = logging.getLogger(__name__)
@@ -288,13 +289,9 @@ class LocalModel:
         pieces: list[str] = []
         call_mode = bool(tools) and request.tool_choice != "none"
         pending = ""  # text held back while it may still become a call
+        stopper = StopText(request.stop) if request.stop else None
         try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "error":
-                    raise ProviderError(f"The local model failed: {value}") from value
-                if kind == "end":
-                    break
+            async for value in _texts(queue, stopper):
                 pieces.append(value)
                 if not call_mode:
                     yield TextDelta(value)
@@ -306,11 +303,15 @@ class LocalModel:
                     pending = ""
         finally:
             stop.set()  # a cancelled consumer stops the sampler at its next token
+        if stopper is not None and stopper.stopped:
+            await job  # stopped early: the sampler ends at its next token; count what it made
         text = "".join(pieces)
         output_tokens = len(generated)
         # A loop cut short ends like a capped reply: `incomplete`, reason max_output_tokens
         # (the spec's only reason besides content_filter).
         finish = "length" if output_tokens >= max_tokens or guard.tripped else "stop"
+        if stopper is not None and stopper.stopped:
+            finish = "stop"
         if call_mode:
             try:
                 call = parse_call(text, tools, self._syntax)
@@ -344,8 +345,9 @@ class LocalModel:
         guard: RepetitionGuard,
     ) -> Iterator[str]:
         llama = slot.llama
-        if self._seed is not None:
-            llama.set_seed(self._seed)  # every request samples from the same seed
+        seed = self._seed if request.seed is None else request.seed
+        if seed is not None:
+            llama.set_seed(seed)  # every request with this seed samples alike
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         defaults = self.sampling
         sampler = llama.generate(
@@ -373,6 +375,27 @@ class LocalModel:
         tail = decoder.decode(b"", final=True)
         if tail:
             yield tail
+
+
+async def _texts(
+    queue: "asyncio.Queue[tuple[str, Any]]", stopper: StopText | None
+) -> AsyncIterator[str]:
+    """The generated text pieces, cut at the request's first stop sequence."""
+    while True:
+        kind, value = await queue.get()
+        if kind == "error":
+            raise ProviderError(f"The local model failed: {value}") from value
+        if kind == "end":
+            rest = stopper.flush() if stopper is not None else ""
+            if rest:
+                yield rest
+            return
+        if stopper is not None:
+            value = stopper.feed(value)
+        if value:
+            yield value
+        if stopper is not None and stopper.stopped:
+            return
 
 
 MAX_AUTO_PARALLEL = 4

@@ -193,6 +193,8 @@ class OpenAIChatModel:
             "prompt_cache_key": request.prompt_cache_key,
             "prompt_cache_retention": request.prompt_cache_retention,
             "service_tier": request.service_tier,
+            "stop": request.stop,
+            "seed": request.seed,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return body

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from responsd.errors import StoreError
 from responsd.store.background import BackgroundStore
+from responsd.store.chat_completions import ChatCompletionStore
 from responsd.store.chunks import ChunkStore
 from responsd.store.conversations import ConversationStore, append_items
 from responsd.store.files import FileBlobs, FileStore
@@ -89,6 +90,7 @@ class SQLStore:
         self.files = FileStore(engine, self._run, blobs)
         self.vector_stores = VectorStoreStore(engine, self._run)
         self.chunks = ChunkStore(engine, self._run)
+        self.chat_completions = ChatCompletionStore(engine, self._run)
 
     @classmethod
     async def open(cls, url: str, blob_dir: Path = Path(".responsd")) -> "SQLStore":

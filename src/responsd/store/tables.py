@@ -1,6 +1,7 @@
 """The schema, as SQLAlchemy Core tables; migrations/ creates and evolves it."""
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -186,3 +187,19 @@ chunks = Table(
 )
 """Indexed text: keyword search through `chunks_fts` (SQLite FTS5) or the `tsv` column
 (PostgreSQL full text), both created by migration 0004 beside this table."""
+
+chat_completions = Table(
+    "chat_completions",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("model", String(200), nullable=False),
+    # JSON, not Text: list filters read keys in SQL (json_extract / ->>).
+    Column("metadata", JSON, nullable=False),
+    # The ChatCompletion as returned (without metadata), and the request's messages as
+    # listed by /messages, both JSON.
+    Column("body", Text, nullable=False),
+    Column("messages", Text, nullable=False),
+    Index("ix_chat_completions_created_ns", "created_ns"),
+)

@@ -1,0 +1,291 @@
+"""A Chat Completions request as the engine's Responses request: messages become items.
+
+The mapping is the migration guide's, read backwards: system/developer/user/assistant
+messages → message items (in place, so a system message mid-conversation stays there),
+assistant `tool_calls` → function_call / custom_tool_call items, `tool` messages →
+function_call_output items, `response_format` → `text.format`, tools unnested from
+`function`, `reasoning_effort` → `reasoning.effort`. What has no Responses equivalent and
+is honoured here (`stop`, `seed`, small `max_tokens`) is applied to the model request.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from responsd.errors import InvalidRequestError, UnsupportedParameterError
+from responsd.providers.base import ModelRequest
+from responsd.types.chat import (
+    AssistantMessage,
+    AudioPart,
+    ChatCompletionRequest,
+    ChatCustomTool,
+    ChooseAllowed,
+    ChooseCustom,
+    ChooseFunction,
+    FilePart,
+    FunctionMessage,
+    FunctionToolCall,
+    ImagePart,
+    RefusalPart,
+    ResponseFormatJSONObject,
+    ResponseFormatJSONSchema,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
+
+MAX_STOP_SEQUENCES = 4
+
+_NOT_SUPPORTED = {
+    "audio": "Audio output is not supported by this server; leave out `audio`.",
+    "logit_bias": "logit_bias is not supported by this server.",
+    "prediction": "Predicted outputs are not supported by this server.",
+    "web_search_options": "Web search is not supported by this server.",
+    "functions": "The deprecated `functions` parameter is not supported; send them as "
+    '`tools` ({"type": "function", "function": {…}}).',
+    "function_call": "The deprecated `function_call` parameter is not supported; use "
+    "`tool_choice`.",
+    "moderation": "Moderation is not supported by this server.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurnLimits:
+    """What a Chat Completions request asks of the model beyond a Responses request."""
+
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    def apply(self, request: ModelRequest) -> None:
+        if self.max_tokens is not None:
+            request.max_output_tokens = self.max_tokens
+        request.stop = self.stop
+        request.seed = self.seed
+
+
+def as_response_body(chat: ChatCompletionRequest) -> tuple[dict[str, Any], ChatTurnLimits]:
+    """The Responses request body that answers `chat`, and the limits for its model turn."""
+    _check_supported(chat)
+    body: dict[str, Any] = {
+        "model": chat.model,
+        "input": [item for i, m in enumerate(chat.messages) for item in _items(m, i)],
+        "store": False,  # stored completions are kept by the chat endpoint itself
+        "temperature": chat.temperature,
+        "top_p": chat.top_p,
+        "presence_penalty": chat.presence_penalty,
+        "frequency_penalty": chat.frequency_penalty,
+        "user": chat.user,
+        "safety_identifier": chat.safety_identifier,
+        "prompt_cache_key": chat.prompt_cache_key,
+        "prompt_cache_retention": chat.prompt_cache_retention,
+        "prompt_cache_options": chat.prompt_cache_options
+        and chat.prompt_cache_options.model_dump(exclude_none=True),
+        "service_tier": chat.service_tier,
+        "text": {"format": _format(chat), "verbosity": chat.verbosity},
+    }
+    if chat.tools:
+        body["tools"] = [_tool(tool) for tool in chat.tools]
+    if chat.tool_choice is not None:
+        body["tool_choice"] = _tool_choice(chat.tool_choice)
+    if chat.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = chat.parallel_tool_calls
+    if chat.reasoning_effort is not None:
+        body["reasoning"] = {"effort": chat.reasoning_effort}
+    stop = [chat.stop] if isinstance(chat.stop, str) else chat.stop
+    body = {k: v for k, v in body.items() if v is not None}
+    return body, ChatTurnLimits(chat.max_completion_tokens or chat.max_tokens, stop, chat.seed)
+
+
+def _check_supported(chat: ChatCompletionRequest) -> None:
+    for name, message in _NOT_SUPPORTED.items():
+        if getattr(chat, name) is not None:
+            raise UnsupportedParameterError(message, param=name)
+    if chat.n not in (None, 1):
+        raise UnsupportedParameterError(
+            "Only one choice per request is supported (n=1); send the request n times instead.",
+            param="n",
+        )
+    if chat.logprobs or chat.top_logprobs:
+        param = "logprobs" if chat.logprobs else "top_logprobs"
+        raise UnsupportedParameterError(
+            "Log probabilities are not supported yet; leave out logprobs and top_logprobs.",
+            param=param,
+        )
+    if chat.modalities and "audio" in chat.modalities:
+        raise UnsupportedParameterError(
+            'Audio output is not supported; use modalities ["text"].', param="modalities"
+        )
+    if chat.stream_options is not None and not chat.stream:
+        raise InvalidRequestError(
+            "stream_options is only allowed when stream is true.", param="stream_options"
+        )
+    if chat.stream_options and chat.stream_options.include_obfuscation:
+        raise UnsupportedParameterError(
+            "Stream obfuscation is not supported; set include_obfuscation to false.",
+            param="stream_options.include_obfuscation",
+        )
+    stop = chat.stop if isinstance(chat.stop, list) else []
+    if len(stop) > MAX_STOP_SEQUENCES or any(not s for s in stop) or chat.stop == "":
+        raise InvalidRequestError(
+            f"stop takes up to {MAX_STOP_SEQUENCES} non-empty sequences.", param="stop"
+        )
+
+
+def _items(message: Any, index: int) -> list[dict[str, Any]]:
+    where = f"messages[{index}]"
+    if getattr(message, "name", None) is not None:
+        raise UnsupportedParameterError(
+            "Participant names on messages are not supported; put the name in the content.",
+            param=f"{where}.name",
+        )
+    if isinstance(message, SystemMessage):
+        return [{"role": message.role, "content": _text(message.content)}]
+    if isinstance(message, UserMessage):
+        return [{"role": "user", "content": _user_content(message.content, where)}]
+    if isinstance(message, AssistantMessage):
+        return _assistant_items(message, where)
+    if isinstance(message, ToolMessage):
+        return [
+            {
+                "type": "function_call_output",
+                "call_id": message.tool_call_id,
+                "output": _text(message.content),
+            }
+        ]
+    assert isinstance(message, FunctionMessage)
+    raise UnsupportedParameterError(
+        "Messages with role 'function' (the deprecated function calling) are not supported; "
+        "answer tool calls with role 'tool' messages.",
+        param=f"{where}.role",
+    )
+
+
+def _text(content: str | list[TextPart]) -> str:
+    return content if isinstance(content, str) else "".join(part.text for part in content)
+
+
+def _user_content(content: str | list, where: str) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        if isinstance(part, TextPart):
+            parts.append({"type": "input_text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            image = {"type": "input_image", "image_url": part.image_url.url}
+            parts.append({**image, "detail": part.image_url.detail or "auto"})
+        elif isinstance(part, FilePart):
+            file = part.file.model_dump(exclude_none=True)
+            if not file.get("file_id") and not file.get("file_data"):
+                raise InvalidRequestError(
+                    "A file part needs file_id or file_data.", param=f"{where}.content[{j}].file"
+                )
+            parts.append({"type": "input_file", **file})
+        else:
+            assert isinstance(part, AudioPart)
+            raise UnsupportedParameterError(
+                "Audio input is not supported by this server.", param=f"{where}.content[{j}]"
+            )
+    return parts
+
+
+def _assistant_items(message: AssistantMessage, where: str) -> list[dict[str, Any]]:
+    for name in ("audio", "function_call"):
+        if getattr(message, name) is not None:
+            raise UnsupportedParameterError(
+                f"Assistant messages with `{name}` are not supported here.",
+                param=f"{where}.{name}",
+            )
+    items: list[dict[str, Any]] = []
+    if message.reasoning_content:
+        text = {"type": "reasoning_text", "text": message.reasoning_content}
+        items.append({"type": "reasoning", "summary": [], "content": [text]})
+    parts: list[dict[str, Any]] = []
+    if isinstance(message.content, str) and message.content:
+        parts.append({"type": "output_text", "text": message.content})
+    elif isinstance(message.content, list):
+        for part in message.content:
+            if isinstance(part, RefusalPart):
+                parts.append({"type": "refusal", "refusal": part.refusal})
+            else:
+                parts.append({"type": "output_text", "text": part.text})
+    if message.refusal:
+        parts.append({"type": "refusal", "refusal": message.refusal})
+    if parts:
+        items.append({"type": "message", "role": "assistant", "content": parts})
+    for call in message.tool_calls or ():
+        if isinstance(call, FunctionToolCall):
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.function.name,
+                    "arguments": call.function.arguments,
+                }
+            )
+        else:
+            items.append(
+                {
+                    "type": "custom_tool_call",
+                    "call_id": call.id,
+                    "name": call.custom.name,
+                    "input": call.custom.input,
+                }
+            )
+    return items
+
+
+def _tool(tool: Any) -> dict[str, Any]:
+    if isinstance(tool, ChatCustomTool):
+        return {"type": "custom", **tool.custom.model_dump(exclude_none=True)}
+    function = tool.function
+    return {
+        "type": "function",
+        "name": function.name,
+        "description": function.description,
+        "parameters": function.parameters or {"type": "object", "properties": {}},
+        # Chat Completions functions are not strict unless asked (Responses: strict by default).
+        "strict": bool(function.strict),
+    }
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, ChooseFunction):
+        return {"type": "function", "name": choice.function.name}
+    if isinstance(choice, ChooseCustom):
+        return {"type": "custom", "name": choice.custom.name}
+    assert isinstance(choice, ChooseAllowed)
+    tools = []
+    for tool in choice.allowed_tools.tools:
+        kind = tool.get("type")
+        inner = tool.get(kind) if isinstance(kind, str) else None
+        name = inner.get("name") if isinstance(inner, dict) else None
+        if kind not in ("function", "custom") or not isinstance(name, str):
+            raise InvalidRequestError(
+                'allowed_tools.tools entries look like {"type": "function", "function": '
+                '{"name": …}}.',
+                param="tool_choice.allowed_tools.tools",
+            )
+        tools.append({"type": kind, "name": name})
+    return {"type": "allowed_tools", "mode": choice.allowed_tools.mode, "tools": tools}
+
+
+def _format(chat: ChatCompletionRequest) -> dict[str, Any]:
+    fmt = chat.response_format
+    if isinstance(fmt, ResponseFormatJSONObject):
+        return {"type": "json_object"}
+    if isinstance(fmt, ResponseFormatJSONSchema):
+        spec = fmt.json_schema
+        out: dict[str, Any] = {
+            "type": "json_schema",
+            "name": spec.name,
+            "schema": spec.schema_ if spec.schema_ is not None else {},
+            "strict": bool(spec.strict),
+        }
+        if spec.description is not None:
+            out["description"] = spec.description
+        return out
+    return {"type": "text"}
