@@ -498,3 +498,21 @@ def test_the_embedded_model_searches_files_under_its_grammar(local):
     assert call.results is not None
     assert all(result.file_id == handbook.id for result in call.results)
     assert [item.type for item in response.output[1:]] in (["message"], [])
+
+
+def test_chat_completions_seed_and_stop_on_the_embedded_model(local):
+    ask = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Write a short poem about the sea."}],
+        "temperature": 1.0,
+        "max_tokens": 40,
+    }
+    first = local.chat.completions.create(seed=11, **ask).choices[0].message.content
+    again = local.chat.completions.create(seed=11, **ask).choices[0].message.content
+    assert first == again and len(first) > 10
+    # Stop at a piece of the seeded text: the same sampling ends just before it.
+    piece = first[len(first) // 2 : len(first) // 2 + 2]
+    cut = first.find(piece)
+    stopped = local.chat.completions.create(seed=11, stop=[piece, "@@@"], **ask).choices[0]
+    assert stopped.message.content == first[:cut]
+    assert stopped.finish_reason == "stop"

@@ -134,6 +134,12 @@ def _check_supported(chat: ChatCompletionRequest) -> None:
 
 def _items(message: Any, index: int) -> list[dict[str, Any]]:
     where = f"messages[{index}]"
+    if isinstance(message, FunctionMessage):
+        raise UnsupportedParameterError(
+            "Messages with role 'function' (the deprecated function calling) are not "
+            "supported; answer tool calls with role 'tool' messages.",
+            param=f"{where}.role",
+        )
     if getattr(message, "name", None) is not None:
         raise UnsupportedParameterError(
             "Participant names on messages are not supported; put the name in the content.",
@@ -145,20 +151,14 @@ def _items(message: Any, index: int) -> list[dict[str, Any]]:
         return [{"role": "user", "content": _user_content(message.content, where)}]
     if isinstance(message, AssistantMessage):
         return _assistant_items(message, where)
-    if isinstance(message, ToolMessage):
-        return [
-            {
-                "type": "function_call_output",
-                "call_id": message.tool_call_id,
-                "output": _text(message.content),
-            }
-        ]
-    assert isinstance(message, FunctionMessage)
-    raise UnsupportedParameterError(
-        "Messages with role 'function' (the deprecated function calling) are not supported; "
-        "answer tool calls with role 'tool' messages.",
-        param=f"{where}.role",
-    )
+    assert isinstance(message, ToolMessage)
+    return [
+        {
+            "type": "function_call_output",
+            "call_id": message.tool_call_id,
+            "output": _text(message.content),
+        }
+    ]
 
 
 def _text(content: str | list[TextPart]) -> str:
@@ -203,7 +203,8 @@ def _assistant_items(message: AssistantMessage, where: str) -> list[dict[str, An
         items.append({"type": "reasoning", "summary": [], "content": [text]})
     parts: list[dict[str, Any]] = []
     if isinstance(message.content, str) and message.content:
-        parts.append({"type": "output_text", "text": message.content})
+        text = {"type": "output_text", "text": message.content}
+        parts.append({**text, "annotations": message.annotations or []})
     elif isinstance(message.content, list):
         for part in message.content:
             if isinstance(part, RefusalPart):

@@ -98,6 +98,8 @@ class AssistantMessage(_Message):
     content: str | list[AssistantPart] | None = None
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
+    annotations: list[dict[str, Any]] | None = None
+    """Citations of the text, as returned in the completion (clients send the message back)."""
     reasoning_content: str | None = None
     """What open servers (vLLM, SGLang) return as the reasoning; sent back by some clients."""
     audio: dict[str, Any] | None = None
