@@ -54,7 +54,20 @@ def main(argv: list[str] | None = None) -> None:
         "rotate-key", help="add a new encryption key in the data dir (old ones stay readable)"
     )
     keys.add_argument("--data-dir", help="state directory (RESPONSD_DATA_DIR)")
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite Python code from Chat Completions to Responses (a diff unless --write)",
+    )
+    migrate.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    migrate.add_argument("--write", action="store_true", help="apply the changes in place")
+    migrate.add_argument(
+        "--check", action="store_true", help="exit 1 when something would change (for CI)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        from responsd.migrate.command import main as migrate_main  # libcst only when used
+
+        raise SystemExit(migrate_main(args.paths, args.write, args.check))
     if args.command == "rotate-key":
         data_dir = Settings(**({"data_dir": args.data_dir} if args.data_dir else {})).data_dir
         path = rotate_key(data_dir)

@@ -1,0 +1,1 @@
+"""`responsd migrate`: rewrite Chat Completions code as Responses code (a libcst codemod)."""
