@@ -186,6 +186,17 @@ def convert_format(node: cst.BaseExpression) -> cst.BaseExpression:
     raise Unsafe("a response_format this tool cannot translate")
 
 
+def check_names(call: cst.Call) -> None:
+    """Unsafe when an argument has no Responses equivalent (checked before anything else, so
+    the reason given is the one that matters most)."""
+    for arg in call.args:
+        if arg.star or arg.keyword is None:
+            raise Unsafe("positional or ** arguments (their names are not visible here)")
+        name = arg.keyword.value
+        if name in NO_EQUIVALENT and not (name == "n" and _is_one(arg.value)):
+            raise Unsafe(NO_EQUIVALENT[name])
+
+
 def convert_arguments(
     call: cst.Call,
     method: str,
@@ -197,9 +208,9 @@ def convert_arguments(
     args: list[cst.Arg] = []
     text: list[tuple[str, cst.BaseExpression]] = []
     seen = set()
+    check_names(call)
     for arg in call.args:
-        if arg.star or arg.keyword is None:
-            raise Unsafe("positional or ** arguments (their names are not visible here)")
+        assert arg.keyword is not None
         name, value = arg.keyword.value, arg.value
         seen.add(name)
         if name in SAME:
@@ -231,10 +242,8 @@ def convert_arguments(
             args.append(keyword("tool_choice", convert_tool_choice(value)))
         elif name == "stream_options":
             continue  # usage comes with the final event in Responses
-        elif name == "n" and string_value(value) is None and _is_one(value):
-            continue
-        elif name in NO_EQUIVALENT:
-            raise Unsafe(NO_EQUIVALENT[name])
+        elif name == "n":
+            continue  # n=1 (check_names refused any other)
         else:
             raise Unsafe(f"the argument `{name}` is not one this tool knows")
     if text:
@@ -251,17 +260,21 @@ def _is_one(node: cst.BaseExpression) -> bool:
 
 def _commas(args: list[cst.Arg], original: list[cst.Arg]) -> list[cst.Arg]:
     """Separators for the new argument list in the call's own style: new and moved arguments
-    take the separator of its first argument; the last keeps the call's trailing comma."""
+    take the separator of its first argument; the last keeps the call's trailing comma and
+    the space before its closing parenthesis."""
     sep: cst.Comma | cst.MaybeSentinel = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
     if len(original) > 1 and isinstance(original[0].comma, cst.Comma):
         sep = original[0].comma
     trailing = original[-1].comma if original else cst.MaybeSentinel.DEFAULT
+    closing = original[-1].whitespace_after_arg if original else cst.SimpleWhitespace("")
     out = []
     for i, arg in enumerate(args):
         if i == len(args) - 1:
-            out.append(arg.with_changes(comma=trailing))
-        elif arg.comma is cst.MaybeSentinel.DEFAULT or arg.comma is trailing:
-            out.append(arg.with_changes(comma=sep))
-        else:
-            out.append(arg)
+            out.append(arg.with_changes(comma=trailing, whitespace_after_arg=closing))
+            continue
+        if arg.comma is cst.MaybeSentinel.DEFAULT or arg.comma is trailing:
+            arg = arg.with_changes(comma=sep)
+        if arg.whitespace_after_arg is closing:
+            arg = arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+        out.append(arg)
     return out

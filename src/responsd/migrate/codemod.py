@@ -12,6 +12,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from responsd.migrate.arguments import (
+    check_names,
     convert_arguments,
     convert_message,
     convert_messages,
@@ -67,6 +68,7 @@ def _responses_func(func: cst.Attribute) -> cst.BaseExpression:
 
 class ModuleMigration:
     def __init__(self, code: str):
+        self._lines = code.splitlines()
         self.wrapper = MetadataWrapper(cst.parse_module(code))
         self.module = self.wrapper.module
         self._parents: Any = self.wrapper.resolve(ParentNodeProvider)
@@ -139,6 +141,8 @@ class ModuleMigration:
             not self._is_group_assignment(node, group) for node in self._assignments(result)
         ):
             raise Unsafe(f"`{result.value}` is also assigned something else in this scope")
+        for call in group:
+            check_names(call.node)
         kinds = {self._kind(call) for call in group}
         if len(kinds) > 1:
             raise Unsafe(f"`{result and result.value}` holds both streams and completions")
@@ -297,8 +301,17 @@ class ModuleMigration:
             statement, cst.SimpleStatementLine | cst.BaseCompoundStatement
         ):
             statement = self.parent(statement)
-        if statement is not None:
+        if statement is not None and not self._marked(statement, reason):
             self.comments.setdefault(statement, []).append(reason)
+
+    def _marked(self, statement: cst.CSTNode, reason: str) -> bool:
+        """Whether the comment lines right above `statement` already give `reason`."""
+        line = self._positions[statement].start.line - 1  # index of the line above
+        while line > 0 and self._lines[line - 1].strip().startswith("#"):
+            if self._lines[line - 1].strip() == f"{MARK} left as Chat Completions: {reason}":
+                return True
+            line -= 1
+        return False
 
     def _line(self, node: cst.CSTNode) -> int:
         return self._positions[node].start.line
@@ -328,11 +341,9 @@ class _Apply(cst.CSTTransformer):
         reasons = self._comments.get(original_node)
         if reasons:
             lines = list(updated_node.leading_lines)
-            present = {line.comment.value for line in lines if line.comment is not None}
             for reason in dict.fromkeys(reasons):
                 text = f"{MARK} left as Chat Completions: {reason}"
-                if text not in present:
-                    lines.append(cst.EmptyLine(comment=cst.Comment(text)))
+                lines.append(cst.EmptyLine(comment=cst.Comment(text)))
             updated_node = updated_node.with_changes(leading_lines=lines)
         return updated_node
 

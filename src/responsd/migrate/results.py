@@ -102,12 +102,18 @@ class Reads:
             return expression(f'[item for item in {source}.output if item.type == "function_call"]')
 
         self.edits[top] = calls
-        up = self._parent(top)
-        if isinstance(up, cst.For) and up.iter is top:
+        alias = _assigned_name(top, self._parent)
+        for use in self._uses_of(alias) if alias is not None else [top]:
+            self._calls_use(use)
+
+    def _calls_use(self, node: cst.CSTNode) -> None:
+        """A use of the list of tool calls: a loop over it, or a test of whether it is empty."""
+        up = self._parent(node)
+        if isinstance(up, cst.For) and up.iter is node:
             if not isinstance(up.target, cst.Name):
                 raise Unsafe("the tool calls loop unpacks its items")
             self._loop_variable(up.target)
-        elif not _truth_test(top, self._parent):
+        elif not _truth_test(node, self._parent):
             raise Unsafe("the tool calls list is used in a way this tool cannot follow")
 
     def _loop_variable(self, name: cst.Name) -> None:
@@ -125,9 +131,15 @@ class Reads:
         """A `for chunk in stream` variable of a streamed create."""
         for use in self._uses_of(name):
             top, path = chain(use, self._parent)
+            var = use.value
+            if path == ["choices"] and _truth_test(top, self._parent):
+                # `if chunk.choices:` guards the delta read; text deltas are what it lets by.
+                self.edits[top] = lambda _n, var=var: expression(
+                    f'{var}.type == "response.output_text.delta"'
+                )
+                continue
             if path != ["choices", 0, "delta", "content"]:
                 raise Unsafe(f"a stream chunk is used as `…{_show(path)}`")
-            var = use.value
             self.edits[top] = lambda _n, var=var: expression(
                 f'({var}.delta if {var}.type == "response.output_text.delta" else None)'
             )
