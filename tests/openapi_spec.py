@@ -27,6 +27,8 @@ def _spec() -> str:
         "ListFilesResponse",
         "ListVectorStoresResponse",
         "ListVectorStoreFilesResponse",
+        "ChatCompletionList",
+        "ChatCompletionMessageList",
     )
     for page in pages:
         for field in ("first_id", "last_id"):

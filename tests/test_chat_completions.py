@@ -482,3 +482,15 @@ def test_responsd_serves_another_responsd_as_its_upstream(server, upstream, tmp_
         assert httpx.get(f"{outer.url}/healthz").status_code == 200
     finally:
         outer.stop()
+
+
+def test_zero_data_retention_keeps_no_completion(make_client, upstream):
+    client = make_client(zero_data_retention=True)
+    upstream.script(Reply(text="kept nowhere"))
+    completion = client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "x"}], store=True
+    )
+    assert completion.choices[0].message.content == "kept nowhere"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.retrieve(completion.id)
+    assert client.chat.completions.list().data == []

@@ -23,6 +23,7 @@ from bench.fake_upstream import FakeUpstream
 from bench.servers import ServerThread
 from responsd.app import create_app
 from responsd.config import Settings
+from responsd.types.chat import ChatCompletionRequest
 from tests.openapi_spec import load_spec
 
 EXAMPLES = 25
@@ -64,11 +65,48 @@ def _supported(body: dict, operation: str) -> dict:
         text = body.get("text")
         if isinstance(text, dict) and isinstance(text.get("format"), dict):
             text["format"] = {"type": "text"}  # the scripted model writes plain text
+    if operation == "POST /chat/completions":
+        body = _chat_supported(body)
     for key in ("input", "items"):
         if isinstance(body.get(key), list):
             body[key] = [i for i in body[key] if _runnable(i)] or (
                 "Hello" if key == "input" else []
             )
+    return body
+
+
+# Chat Completions parameters refused by design (README: "Chat Completions").
+_CHAT_REFUSED = (
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "audio",
+    "modalities",
+    "prediction",
+    "web_search_options",
+    "functions",
+    "function_call",
+    "stream_options",
+    "tool_choice",
+    "response_format",  # the scripted model writes plain text
+    "stop",  # may hold more than 4 sequences or empty ones, both 400s by the spec's own text
+)
+
+
+def _chat_supported(body: dict) -> dict:
+    known = ChatCompletionRequest.model_fields.keys() - set(_CHAT_REFUSED)
+    body = {k: v for k, v in body.items() if k in known}
+    body["stream"] = False
+    body["tools"] = []
+    messages = [
+        {"role": m["role"], "content": m["content"]}
+        for m in body.get("messages") or []
+        if isinstance(m, dict)
+        and m.get("role") in ("user", "system", "developer")
+        and isinstance(m.get("content"), str)
+    ]
+    body["messages"] = messages or [{"role": "user", "content": "Hello"}]
     return body
 
 

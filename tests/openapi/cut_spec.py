@@ -16,7 +16,15 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = HERE.parents[2] / "shared/reference/openai-openapi/openapi.yaml"
-SERVED = ("/responses", "/conversations", "/models", "/files", "/uploads", "/vector_stores")
+SERVED = (
+    "/responses",
+    "/conversations",
+    "/models",
+    "/files",
+    "/uploads",
+    "/vector_stores",
+    "/chat/completions",
+)
 
 
 def cut(spec: dict) -> dict:

@@ -42,13 +42,14 @@ async def create_chat_completion(request: Request) -> Response:
     body, limits = as_response_body(chat)
     prepared = await engine.prepare(validate(ResponseCreateRequest, body))
     limits.apply(prepared.model_request)
+    keep = bool(chat.store) and not engine.options.zero_data_retention
     completion_id = new_chat_completion_id()
     created = prepared.snapshot.created_at
     run = engine.run(prepared)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         writer = ChunkWriter(completion_id, created, chat.model, include_usage)
-        frames = _frames(engine, chat, run, writer)
+        frames = _frames(engine, chat, run, writer, keep)
         return StreamingResponse(
             frames, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
@@ -58,13 +59,13 @@ async def create_chat_completion(request: Request) -> Response:
     if run.failure is not None:
         raise run.failure
     completion = chat_completion(run.snapshot, completion_id, created)
-    if chat.store:
+    if keep:
         await _save(engine, chat, completion)
     return json_response(completion)
 
 
 async def _frames(
-    engine: Engine, chat: ChatCompletionRequest, run: ResponseRun, writer: ChunkWriter
+    engine: Engine, chat: ChatCompletionRequest, run: ResponseRun, writer: ChunkWriter, keep: bool
 ) -> AsyncIterator[bytes]:
     yield _data(writer.first())
     async for event in run:
@@ -73,7 +74,7 @@ async def _frames(
     if run.failure is not None:
         yield _data({"error": run.failure.envelope()})
         return
-    if chat.store and writer.final is not None:
+    if keep and writer.final is not None:
         completion = chat_completion(writer.final, writer.completion_id, writer.created)
         try:
             await _save(engine, chat, completion)

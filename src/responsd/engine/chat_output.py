@@ -110,7 +110,6 @@ def chat_completion(response: Response, completion_id: str, created: int) -> dic
         ],
         "usage": chat_usage(response.usage),
         "service_tier": response.service_tier,
-        "system_fingerprint": None,
     }
 
 
@@ -126,7 +125,6 @@ class ChunkWriter:
             "created": created,
             "model": model,
             "service_tier": "default",
-            "system_fingerprint": None,
         }
         if include_usage:
             self._base["usage"] = None  # every chunk carries the key; the last one, the usage

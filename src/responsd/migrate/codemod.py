@@ -69,11 +69,16 @@ def _responses_func(func: cst.Attribute) -> cst.BaseExpression:
 class ModuleMigration:
     def __init__(self, code: str):
         self._lines = code.splitlines()
-        self.wrapper = MetadataWrapper(cst.parse_module(code))
+        # The freshly parsed tree is ours alone: no defensive deep copy.
+        self.wrapper = MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
         self.module = self.wrapper.module
-        self._parents: Any = self.wrapper.resolve(ParentNodeProvider)
-        self._scopes: Any = self.wrapper.resolve(ScopeProvider)
-        self._positions: Any = self.wrapper.resolve(PositionProvider)
+        # One batched pass for all three (each resolve() alone walks the whole tree).
+        found: Any = self.wrapper.resolve_many(
+            [ParentNodeProvider, ScopeProvider, PositionProvider]
+        )
+        self._parents = found[ParentNodeProvider]
+        self._scopes = found[ScopeProvider]
+        self._positions = found[PositionProvider]
         self.edits: dict[cst.CSTNode, Edit] = {}
         self.comments: dict[cst.CSTNode, list[str]] = {}
         self.reports: list[CallReport] = []
@@ -350,4 +355,6 @@ class _Apply(cst.CSTTransformer):
 
 def migrate_source(code: str) -> tuple[str, list[CallReport]]:
     """The module rewritten, and what happened to each Chat Completions call in it."""
+    if "completions" not in code:
+        return code, []  # most files of a tree: no parse needed
     return ModuleMigration(code).run()

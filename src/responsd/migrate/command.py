@@ -4,7 +4,9 @@ The diff goes to stdout (so it can be piped to `git apply`), the summary to stde
 """
 
 import difflib
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -48,14 +50,13 @@ def migrate_paths(
     paths: list[Path], write: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> Summary:
     summary = Summary()
-    for path in python_files(paths):
-        summary.files += 1
-        try:
-            old = path.read_text(encoding="utf-8")
-            new, reports = migrate_source(old)
-        except (OSError, UnicodeDecodeError, cst.ParserSyntaxError) as exc:
-            summary.unreadable[path] = str(exc).splitlines()[0]
+    files = python_files(paths)
+    summary.files = len(files)
+    for path, outcome in zip(files, _migrate_all(files), strict=True):
+        if isinstance(outcome, str):
+            summary.unreadable[path] = outcome
             continue
+        old, new, reports = outcome
         if reports:
             summary.calls[path] = reports
         if new == old:
@@ -74,6 +75,28 @@ def migrate_paths(
             )
     print_summary(summary, write, err)
     return summary
+
+
+Outcome = tuple[str, str, list[CallReport]] | str
+"""(old code, new code, reports), or why the file could not be read or parsed."""
+PARALLEL_FROM = 16
+"""Files at which the work is spread over processes (parsing is CPU-bound Python)."""
+
+
+def _migrate_file(path: Path) -> Outcome:
+    try:
+        old = path.read_text(encoding="utf-8")
+        return (old, *migrate_source(old))
+    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError) as exc:
+        return str(exc).splitlines()[0]
+
+
+def _migrate_all(files: list[Path]) -> list[Outcome]:
+    workers = os.cpu_count() or 1
+    if len(files) < PARALLEL_FROM or workers == 1:
+        return [_migrate_file(path) for path in files]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_migrate_file, files, chunksize=8))
 
 
 def print_summary(summary: Summary, write: bool, err: TextIO) -> None:
