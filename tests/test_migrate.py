@@ -213,7 +213,7 @@ def test_the_command_diffs_writes_and_checks(tmp_path, capsys):
     (project / "pkg" / "app.py").write_text(source)
     (project / ".venv" / "ignored.py").write_text(source)
     (project / "plain.py").write_text("print('no calls here')\n")
-    (project / "broken.py").write_text("def (:\n")
+    (project / "broken.py").write_text("client.chat.completions.create(\n")
 
     out, err = io.StringIO(), io.StringIO()
     summary = migrate_paths([project], out=out, err=err)
