@@ -494,3 +494,22 @@ def test_zero_data_retention_keeps_no_completion(make_client, upstream):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.retrieve(completion.id)
     assert client.chat.completions.list().data == []
+
+
+def test_errors_name_the_chat_parameter(client):
+    bad_schema = {"type": "object", "properties": {"a": {"type": "string"}}}  # not strict-ready
+    tool = {"type": "function", "function": {"name": "f", "parameters": bad_schema, "strict": True}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "x"}], tools=[tool]
+        )
+    assert info.value.body["param"] == "tools[0].function.parameters"
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "thinking", "reasoning_content": "r"},
+        {"role": "tool", "tool_call_id": "call_nowhere", "content": "1"},
+    ]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="fake-model", messages=messages)
+    # The assistant message became two items (reasoning, message): the tool one is still 2.
+    assert info.value.body["param"] == "messages[2].tool_call_id"

@@ -16,7 +16,7 @@ from responsd.engine.chat_input import as_response_body
 from responsd.engine.chat_output import ChunkWriter, chat_completion
 from responsd.engine.loop import Engine
 from responsd.engine.run import ResponseRun
-from responsd.errors import NotFoundError, ResponsdError
+from responsd.errors import InvalidRequestError, NotFoundError, ResponsdError
 from responsd.ids import new_chat_completion_id
 from responsd.types.chat import ChatCompletionRequest, ChatCompletionUpdate
 from responsd.types.requests import ResponseCreateRequest
@@ -39,9 +39,13 @@ def _data(value: dict[str, Any]) -> bytes:
 async def create_chat_completion(request: Request) -> Response:
     engine = _engine(request)
     chat = await parse_body(request, ChatCompletionRequest)
-    body, limits = as_response_body(chat)
-    prepared = await engine.prepare(validate(ResponseCreateRequest, body))
-    limits.apply(prepared.model_request)
+    translation = as_response_body(chat)
+    try:
+        prepared = await engine.prepare(validate(ResponseCreateRequest, translation.body))
+    except InvalidRequestError as exc:  # named as the chat request names it
+        exc.param = translation.chat_param(exc.param)
+        raise
+    translation.apply(prepared.model_request)
     keep = bool(chat.store) and not engine.options.zero_data_retention
     completion_id = new_chat_completion_id()
     created = prepared.snapshot.created_at

@@ -8,6 +8,7 @@ function_call_output items, `response_format` → `text.format`, tools unnested 
 is honoured here (`stop`, `seed`, small `max_tokens`) is applied to the model request.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +51,16 @@ _NOT_SUPPORTED = {
 
 
 @dataclass(frozen=True, slots=True)
-class ChatTurnLimits:
-    """What a Chat Completions request asks of the model beyond a Responses request."""
+class ChatTranslation:
+    """A Chat Completions request as a Responses request body, with what the body cannot say
+    (limits for the model turn) and the way back from its parameter names to the chat ones."""
 
+    body: dict[str, Any]
     max_tokens: int | None = None
     stop: list[str] | None = None
     seed: int | None = None
+    origins: tuple[int, ...] = ()
+    """For each input item, the index of the message it came from."""
 
     def apply(self, request: ModelRequest) -> None:
         if self.max_tokens is not None:
@@ -63,13 +68,42 @@ class ChatTurnLimits:
         request.stop = self.stop
         request.seed = self.seed
 
+    def chat_param(self, param: str | None) -> str | None:
+        """The chat request's name for a parameter named in a Responses error."""
+        if param is None:
+            return None
+        if (item := re.match(r"input\[(\d+)\]", param)) and int(item[1]) < len(self.origins):
+            rest = param[item.end() :].replace(".call_id", ".tool_call_id")
+            return f"messages[{self.origins[int(item[1])]}]{rest}"
+        if tool := re.match(r"(tools\[\d+\])\.(parameters|description|strict)$", param):
+            return f"{tool[1]}.function.{tool[2]}"
+        for prefix, chat in _PARAMS:
+            if param == prefix or param.startswith(prefix + "."):
+                return chat + param[len(prefix) :]
+        return param
 
-def as_response_body(chat: ChatCompletionRequest) -> tuple[dict[str, Any], ChatTurnLimits]:
-    """The Responses request body that answers `chat`, and the limits for its model turn."""
+
+_PARAMS = (
+    ("text.format", "response_format.json_schema"),
+    ("text.verbosity", "verbosity"),
+    ("reasoning.effort", "reasoning_effort"),
+    ("max_output_tokens", "max_completion_tokens"),
+    ("input", "messages"),
+)
+
+
+def as_response_body(chat: ChatCompletionRequest) -> ChatTranslation:
+    """The Responses request body that answers `chat`, and what goes with it."""
     _check_supported(chat)
+    items: list[dict[str, Any]] = []
+    origins: list[int] = []
+    for i, message in enumerate(chat.messages):
+        converted = _items(message, i)
+        items.extend(converted)
+        origins.extend([i] * len(converted))
     body: dict[str, Any] = {
         "model": chat.model,
-        "input": [item for i, m in enumerate(chat.messages) for item in _items(m, i)],
+        "input": items,
         "store": False,  # stored completions are kept by the chat endpoint itself
         "temperature": chat.temperature,
         "top_p": chat.top_p,
@@ -93,8 +127,13 @@ def as_response_body(chat: ChatCompletionRequest) -> tuple[dict[str, Any], ChatT
     if chat.reasoning_effort is not None:
         body["reasoning"] = {"effort": chat.reasoning_effort}
     stop = [chat.stop] if isinstance(chat.stop, str) else chat.stop
-    body = {k: v for k, v in body.items() if v is not None}
-    return body, ChatTurnLimits(chat.max_completion_tokens or chat.max_tokens, stop, chat.seed)
+    return ChatTranslation(
+        {k: v for k, v in body.items() if v is not None},
+        chat.max_completion_tokens or chat.max_tokens,
+        stop,
+        chat.seed,
+        tuple(origins),
+    )
 
 
 def _check_supported(chat: ChatCompletionRequest) -> None:
