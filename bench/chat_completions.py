@@ -12,9 +12,7 @@ Usage: python -m bench.chat_completions [--requests N] [--files N]
 import argparse
 import asyncio
 import io
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,11 +24,10 @@ from bench.overhead import (
     _cpu_seconds,
     _first_event,
     _pct,
-    _process,
     _throughput,
     _timed,
+    servers,
 )
-from bench.servers import free_port
 
 CORPUS = Path(__file__).parent.parent / "tests" / "migrate_corpus"
 
@@ -118,23 +115,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--files", type=int, default=1000)
     args = parser.parse_args()
-    up_port, rd_port = free_port(), free_port()
-    upstream, responsd = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{rd_port}"
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = {
-            **os.environ,
-            "RESPONSD_UPSTREAM_URL": f"{upstream}/v1",
-            "RESPONSD_DATA_DIR": data_dir,
-            "RESPONSD_PORT": str(rd_port),
-            "RESPONSD_LOG_LEVEL": "warning",
-        }
-        up_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(up_port)]
-        rd_cmd = [sys.executable, "-m", "responsd", "serve"]
-        with (
-            _process(up_cmd, env, f"{upstream}/v1/models"),
-            _process(rd_cmd, env, f"{responsd}/healthz") as server,
-        ):
-            asyncio.run(measure(upstream, responsd, args.requests, server.pid))
+    with servers() as (upstream, responsd, pid):
+        asyncio.run(measure(upstream, responsd, args.requests, pid))
     migrate_speed(args.files)
 
 

@@ -144,12 +144,10 @@ async def measure(upstream: str, responsd: str, n: int, pid: int) -> None:
     print(f"mean latency: direct {mean_d:.2f} ms, responsd {mean_r:.2f} ms")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--requests", type=int, default=1000)
-    args = parser.parse_args()
+@contextmanager
+def servers():
+    """The scripted upstream and `responsd serve` on it, each its own process on loopback:
+    yields (upstream URL, responsd URL, responsd's pid)."""
     up_port, rd_port = free_port(), free_port()
     upstream, responsd = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{rd_port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -166,7 +164,17 @@ def main() -> None:
             _process(up_cmd, env, f"{upstream}/v1/models"),
             _process(rd_cmd, env, f"{responsd}/healthz") as server,
         ):
-            asyncio.run(measure(upstream, responsd, args.requests, server.pid))
+            yield upstream, responsd, server.pid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=1000)
+    args = parser.parse_args()
+    with servers() as (upstream, responsd, pid):
+        asyncio.run(measure(upstream, responsd, args.requests, pid))
 
 
 if __name__ == "__main__":
