@@ -10,6 +10,7 @@ import lark
 import openai
 import pytest
 from pydantic import BaseModel
+from websockets.sync.client import connect
 
 from bench.servers import ServerThread
 from responsd.app import create_app
@@ -371,6 +372,29 @@ def test_a_disconnected_stream_stops_generating(local_server):
     # With one context, the second request waits for the first to stop; 3,000 more tokens
     # would take tens of seconds.
     assert time.monotonic() - started < 3
+
+
+def test_a_websocket_hang_up_stops_generating(local_server):
+    """Closing the socket mid-turn cancels the turn like a dropped stream."""
+    url = local_server.url.replace("http://", "ws://", 1) + "/v1/responses"
+    turn = {
+        "type": "response.create",
+        "model": MODEL,
+        "input": "Write a very long story.",
+        "max_output_tokens": 3000,
+        "temperature": 1.0,
+    }
+    with connect(url) as ws:
+        ws.send(json.dumps(turn))
+        while json.loads(ws.recv(timeout=30))["type"] != "response.output_text.delta":
+            pass
+    started = time.monotonic()
+    with httpx.Client(base_url=f"{local_server.url}/v1", timeout=30) as http:
+        reply = http.post(
+            "/responses", json={"model": MODEL, "input": "Hi", "max_output_tokens": 16}
+        )
+    assert reply.status_code == 200
+    assert time.monotonic() - started < 3  # one context: it waited for the first to stop
 
 
 def test_concurrent_requests_queue_and_all_finish(local):

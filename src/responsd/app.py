@@ -13,7 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from responsd.api import chat_completions, conversations, files, models, responses, vector_stores
+from responsd.api import (
+    chat_completions,
+    conversations,
+    files,
+    models,
+    responses,
+    vector_stores,
+    websocket,
+)
 from responsd.api.auth import BearerKeyMiddleware
 from responsd.api.errors import add_exception_handlers
 from responsd.api.limits import RequestLimitMiddleware
@@ -103,6 +111,7 @@ def create_app(
         )
         app.state.library = library = Library(store, embedder, settings.worker_stale_after)
         app.state.max_file_bytes = settings.max_file_size
+        app.state.websocket_max_seconds = settings.websocket_max_seconds
         app.state.engine = engine = Engine(store, provider, keys, options, library)
         app.state.runner = runner = BackgroundRunner(engine, settings.worker_stale_after)
         await runner.start()
@@ -119,6 +128,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz),
             *responses.routes,
+            *websocket.routes,
             *chat_completions.routes,
             *conversations.routes,
             *models.routes,

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     """Model turns one response may take while built-in tools run; then it ends incomplete."""
     max_file_size: int = Field(default=512 * 1024 * 1024, gt=0)
     """Largest file accepted by /v1/files and /v1/uploads, in bytes (413 beyond)."""
+    websocket_max_seconds: float = Field(default=3600.0, gt=0)
+    """How long one WebSocket on /v1/responses may stay open (then an error frame and close)."""
     embeddings: Literal["wordllama", "upstream", "none"] = "wordllama"
     """Vectors for file search: `wordllama` (offline, shipped in a package), `upstream` (an
     OpenAI-compatible /v1/embeddings server, see embeddings_url), or `none` (keywords only)."""

@@ -14,17 +14,22 @@ class BearerKeyMiddleware:
         self.keys = [k.encode() for k in keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)  # /healthz stays open for probes
             return
         header = dict(scope["headers"]).get(b"authorization", b"")
         token = header[7:] if header[:7].lower() == b"bearer " else b""
         # Compare against every key in constant time, so timing tells nothing.
-        if not any(hmac.compare_digest(token, key) for key in self.keys):
-            error = InvalidAPIKeyError(
-                "Incorrect or missing API key. Send one of the server's keys as "
-                "'Authorization: Bearer <key>'."
-            )
-            await error_response(error)(scope, receive, send)
+        if any(hmac.compare_digest(token, key) for key in self.keys):
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        error = InvalidAPIKeyError(
+            "Incorrect or missing API key. Send one of the server's keys as "
+            "'Authorization: Bearer <key>'."
+        )
+        if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+            # A refused upgrade gets the same 401 and envelope as HTTP (the ASGI denial-response
+            # extension, which Starlette's Response speaks on a WebSocket scope).
+            await error_response(error)(scope, receive, send)
+        else:
+            await send({"type": "websocket.close", "code": 1008})

@@ -102,11 +102,18 @@ class Engine:
         self.parsed = ParsedItems(self.options.parsed_items_chars)
 
     async def _context(
-        self, request: ContextFields, plan: ToolPlan, citations: Citations | None = None
+        self,
+        request: ContextFields,
+        plan: ToolPlan,
+        citations: Citations | None = None,
+        known: list[Item] | None = None,
     ) -> tuple[list[Item], list[Item], ModelRequest]:
-        """History, this request's input items, and the model request built from both."""
+        """History, this request's input items, and the model request built from both.
+        `known` is the history when the caller already holds it (a WebSocket's last turn)."""
         conversation = conversation_id(request)
-        if conversation is not None:
+        if known is not None:
+            history = known
+        elif conversation is not None:
             history = await load_conversation(self.store.conversations, self.parsed, conversation)
         else:
             history = await load_history(self.store, self.parsed, request.previous_response_id)
@@ -131,8 +138,10 @@ class Engine:
         request: ResponseCreateRequest,
         response_id: str | None = None,
         created_at: int | None = None,
+        history: list[Item] | None = None,
     ) -> PreparedResponse:
-        """Validate and resolve `request`; `response_id`/`created_at` re-prepare a queued one."""
+        """Validate and resolve `request`; `response_id`/`created_at` re-prepare a queued one;
+        `history`: the context of `previous_response_id`, already in memory (not loaded)."""
         size = len(request.input) if isinstance(request.input, list) else 0
         await offload(size, check_create_request, request)
         if self.options.zero_data_retention:
@@ -140,7 +149,7 @@ class Engine:
         plan = plan_tools(request)
         citations = Citations()
         builtins = await self._builtins(request, citations)
-        history, input_items, model_request = await self._context(request, plan, citations)
+        history, input_items, model_request = await self._context(request, plan, citations, history)
         if not request.background:  # background work waits in its own queue instead
             self.provider.admit()
         if plan.skipped:

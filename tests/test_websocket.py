@@ -1,0 +1,218 @@
+"""WebSocket mode of /v1/responses, with the SDK's `responses.connect()` and a plain
+`websockets` client: turns, connection-local state, error frames, limits, auth."""
+
+import json
+
+import httpx
+import openai
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from bench.fake_upstream import Reply
+from tests.wire import stream_events
+
+TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
+
+
+def _ws_url(base: str) -> str:
+    return base.replace("http://", "ws://", 1) + "/v1/responses"
+
+
+def _send(ws, **body) -> None:
+    ws.send(json.dumps({"type": "response.create", **body}))
+
+
+def _turn(ws) -> list[dict]:
+    """Frames up to and including the turn's last one."""
+    frames = []
+    while True:
+        frame = json.loads(ws.recv(timeout=10))
+        frames.append(frame)
+        if frame["type"] in TERMINAL:
+            return frames
+
+
+@pytest.fixture
+def ws(server, upstream):
+    with connect(_ws_url(server.url)) as socket:
+        yield socket
+
+
+def test_the_sdk_runs_turns_over_one_socket(server, upstream):
+    upstream.script(Reply(text="first answer"), Reply(text="second answer"))
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    with client.responses.connect() as connection:
+        connection.response.create(model="fake-model", input="one")
+        texts, first = [], None
+        for event in connection:
+            if event.type == "response.output_text.delta":
+                texts.append(event.delta)
+            if event.type == "response.completed":
+                first = event.response
+                break
+        assert "".join(texts) == "first answer" == first.output_text
+        connection.response.create(model="fake-model", input="two", previous_response_id=first.id)
+        for event in connection:
+            if event.type == "response.completed":
+                assert event.response.output_text == "second answer"
+                assert event.response.previous_response_id == first.id
+                break
+    sent = upstream.requests[1]["messages"]
+    assert [m["content"] for m in sent] == ["one", "first answer", "two"]
+    assert client.responses.retrieve(first.id).output_text == "first answer"  # stored
+
+
+def test_frames_are_the_sse_events_in_the_same_order(ws, http, upstream):
+    upstream.script(
+        Reply(text="same events", chunk_size=3), Reply(text="same events", chunk_size=3)
+    )
+    _send(ws, model="fake-model", input="x")
+    frames = _turn(ws)
+    events, _ = stream_events(http, model="fake-model", input="x")
+    assert [f["type"] for f in frames] == [e["type"] for e in events]
+    assert [f["sequence_number"] for f in frames] == list(range(len(frames)))
+    assert frames[-1]["response"]["output"][0]["content"][0]["text"] == "same events"
+
+
+def test_store_false_continues_from_the_socket_alone(ws, client, upstream):
+    upstream.script(Reply(text="remembered"), Reply(text="continued"))
+    _send(ws, model="fake-model", input="remember me", store=False)
+    first = _turn(ws)[-1]["response"]
+    _send(ws, model="fake-model", input="go on", store=False, previous_response_id=first["id"])
+    second = _turn(ws)[-1]
+    assert second["type"] == "response.completed"
+    assert [m["content"] for m in upstream.requests[1]["messages"]] == [
+        "remember me",
+        "remembered",
+        "go on",
+    ]
+    for response_id in (first["id"], second["response"]["id"]):
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(response_id)  # nothing was written
+
+
+def test_an_unknown_store_false_id_is_previous_response_not_found(server, upstream):
+    upstream.script(Reply(text="elsewhere"))
+    with connect(_ws_url(server.url)) as one:
+        _send(one, model="fake-model", input="x", store=False)
+        elsewhere = _turn(one)[-1]["response"]["id"]
+    with connect(_ws_url(server.url)) as other:
+        _send(other, model="fake-model", input="y", previous_response_id=elsewhere)
+        (frame,) = _turn(other)
+        assert frame["type"] == "error" and frame["status"] == 400
+        assert frame["error"]["code"] == "previous_response_not_found"
+        assert frame["error"]["param"] == "previous_response_id"
+
+
+def test_a_failed_continuation_forgets_the_socket_state(ws, upstream):
+    upstream.script(Reply(text="kept for now"))
+    _send(ws, model="fake-model", input="x", store=False)
+    first = _turn(ws)[-1]["response"]["id"]
+    _send(ws, model="fake-model", input="y", previous_response_id=first, temperature=9)
+    (bad,) = _turn(ws)
+    assert bad["type"] == "error" and bad["error"]["param"] == "temperature"
+    _send(ws, model="fake-model", input="y", previous_response_id=first)
+    (gone,) = _turn(ws)
+    assert gone["error"]["code"] == "previous_response_not_found"
+
+
+def test_stored_responses_continue_across_sockets(server, upstream):
+    upstream.script(Reply(text="stored"), Reply(text="picked up"))
+    with connect(_ws_url(server.url)) as one:
+        _send(one, model="fake-model", input="a")
+        first = _turn(one)[-1]["response"]["id"]
+    with connect(_ws_url(server.url)) as two:
+        _send(two, model="fake-model", input="b", previous_response_id=first)
+        assert _turn(two)[-1]["response"]["output"][0]["content"][0]["text"] == "picked up"
+    assert [m["content"] for m in upstream.requests[1]["messages"]] == ["a", "stored", "b"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "param", "code"),
+    [
+        ({"stream": True}, "stream", None),
+        ({"stream_options": {}}, "stream_options", None),
+        ({"background": True}, "background", None),
+        ({"generate": False}, "generate", "unsupported_parameter"),
+        ({"stream_id": "lane-1"}, "stream_id", "unsupported_parameter"),
+        ({"frobnicate": 1}, "frobnicate", None),
+        ({"type": "response.cancel"}, "type", "unknown_event_type"),
+    ],
+)
+def test_bad_frames_get_error_frames_and_the_socket_stays_usable(ws, upstream, frame, param, code):
+    upstream.script(Reply(text="still here"))
+    ws.send(json.dumps({"type": "response.create", "model": "fake-model", "input": "x", **frame}))
+    (error,) = _turn(ws)
+    assert error["type"] == "error" and error["status"] == 400
+    assert error["error"]["param"] == param and error["error"]["type"] == "invalid_request_error"
+    if code:
+        assert error["error"]["code"] == code
+    _send(ws, model="fake-model", input="x")
+    assert _turn(ws)[-1]["type"] == "response.completed"
+
+
+def test_malformed_json_is_an_error_frame(ws, upstream):
+    upstream.script(Reply(text="fine"))
+    for raw in ("{not json", "[1, 2]"):
+        ws.send(raw)
+        (error,) = _turn(ws)
+        assert error["error"]["code"] == "invalid_json" and error["status"] == 400
+    _send(ws, model="fake-model", input="x")
+    assert _turn(ws)[-1]["type"] == "response.completed"
+
+
+def test_frames_sent_together_run_in_order(ws, upstream):
+    upstream.script(Reply(text="one", chunk_size=1), Reply(text="two", chunk_size=1))
+    _send(ws, model="fake-model", input="first", store=False)
+    _send(ws, model="fake-model", input="second", store=False)
+    first, second = _turn(ws), _turn(ws)
+    assert first[-1]["response"]["output"][0]["content"][0]["text"] == "one"
+    assert second[-1]["response"]["output"][0]["content"][0]["text"] == "two"
+    assert [r["messages"][-1]["content"] for r in upstream.requests] == ["first", "second"]
+
+
+def test_a_failure_mid_stream_is_an_error_frame_then_response_failed(ws, upstream):
+    upstream.script(Reply(raw_lines=["garbage"]), Reply(text="recovered"))
+    _send(ws, model="fake-model", input="x")
+    frames = [json.loads(ws.recv(timeout=10)) for _ in range(4)]
+    assert [f["type"] for f in frames] == [
+        "response.created",
+        "response.in_progress",
+        "error",
+        "response.failed",
+    ]
+    error = frames[2]
+    assert error["status"] == 502 and "not JSON" in error["error"]["message"]
+    assert error["sequence_number"] == 2
+    _send(ws, model="fake-model", input="x")
+    assert _turn(ws)[-1]["type"] == "response.completed"
+
+
+def test_the_connection_limit_closes_the_socket(make_client, upstream):
+    client = make_client(websocket_max_seconds=0.5)
+    with connect(_ws_url(str(client.base_url).removesuffix("/v1/"))) as ws:
+        frame = json.loads(ws.recv(timeout=5))
+        assert frame["type"] == "error"
+        assert frame["error"]["code"] == "websocket_connection_limit_reached"
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+
+
+def test_the_upgrade_needs_a_key_when_keys_are_set(make_client, upstream):
+    client = make_client(api_keys="key-1")
+    url = _ws_url(str(client.base_url).removesuffix("/v1/"))
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url)
+    assert refused.value.response.status_code == 401
+    assert json.loads(refused.value.response.body)["error"]["type"] == "invalid_request_error"
+    upstream.script(Reply(text="let in"))
+    with connect(url, additional_headers={"Authorization": "Bearer key-1"}) as ws:
+        _send(ws, model="fake-model", input="x")
+        assert _turn(ws)[-1]["type"] == "response.completed"
+
+
+def test_a_plain_get_is_still_a_405_envelope(server):
+    reply = httpx.get(f"{server.url}/v1/responses")
+    assert reply.status_code == 405
+    assert reply.json()["error"]["type"] == "invalid_request_error"
