@@ -147,3 +147,24 @@ def test_parsed_items_are_reused_and_bounded():
     third = '{"type":"message","id":"m3","role":"user","content":"hm"}'
     parsed.parse([other, third])
     assert parsed.parse([body])[0] is not first  # evicted, parsed anew
+
+
+def test_chain_cache_entries_are_used_only_under_their_delete_count():
+    from responsd.engine.context import ChainCache, ItemMemos
+    from responsd.types.items import Message
+
+    items = [Message(role="user", content="hi")]
+    chains = ChainCache(max_items=2)
+    chains.put("resp_a", 0, items)
+    assert chains.get("resp_a", 0) is items
+    assert chains.get("resp_a", 1) is None  # a response was deleted since: read it again
+    chains.put("resp_b", 0, items * 2)  # over the bound: the oldest chain goes
+    assert chains.get("resp_a", 0) is None and chains.get("resp_b", 0) is not None
+
+    memos = ItemMemos(max_items=1)
+    first, second = items[0], Message(role="user", content="yo")
+    memos.remember(first, "chat", "converted")
+    assert memos.recall(first, "chat") == "converted"
+    assert memos.recall(second, "chat") is None
+    memos.remember(second, "chat", "other")
+    assert memos.recall(first, "chat") is None  # bounded: the oldest went

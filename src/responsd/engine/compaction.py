@@ -34,7 +34,7 @@ COMPACT_ASK = "Summarize the conversation above, as instructed."
 async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
     check_cache_options(request.prompt_cache_options)
     check_items(request.input if isinstance(request.input, list) else [], "input")
-    history = await load_history(engine.store, engine.parsed, request.previous_response_id)
+    history = (await load_history(engine.store, engine.parsed, request.previous_response_id)).items
     items = await resolve_references(engine.store, normalize_input(request.input or []))
     view = context_view(history, items, engine.keys, "previous_response_id")
     instructions = COMPACT_INSTRUCTIONS

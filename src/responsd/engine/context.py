@@ -1,7 +1,7 @@
 """What the model sees: the stored chain of `previous_response_id`, then this request's input."""
 
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import TypeAdapter
 
@@ -33,6 +33,8 @@ _ITEMS = TypeAdapter(list[InputItem])
 
 class ContextStore(Protocol):
     async def load_context(self, response_id: str) -> Chain | None: ...
+
+    async def chain_head(self, response_id: str) -> tuple[str | None, int] | None: ...
 
     async def find_items(self, item_ids: list[str]) -> dict[str, str]: ...
 
@@ -95,23 +97,99 @@ class ParsedItems:
         return found
 
 
+class ItemMemos:
+    """Results computed from one item (a provider's conversion of it), kept with the item so
+    a long history is converted once, not on every turn (see providers.base.ItemMemo).
+
+    Items in context are never mutated (model_view copies what it changes), so a result stays
+    true for its item. Entries hold their item, so its id cannot be reused while the entry
+    lives; the oldest entries go first beyond `max_items`."""
+
+    def __init__(self, max_items: int = 200_000):
+        self._memos: dict[int, tuple[Item, dict[str, Any]]] = {}
+        self._max_items = max_items
+
+    def recall(self, item: Item, key: str) -> Any:
+        entry = self._memos.get(id(item))
+        # No reordering on a hit (it would cost a move per history item per turn): the
+        # oldest entries go first; a history in use is remembered again after a miss.
+        return entry[1].get(key) if entry is not None and entry[0] is item else None
+
+    def remember(self, item: Item, key: str, value: Any) -> None:
+        entry = self._memos.get(id(item))
+        if entry is None or entry[0] is not item:
+            entry = self._memos[id(item)] = (item, {})
+            if len(self._memos) > self._max_items:
+                del self._memos[next(iter(self._memos))]
+        entry[1][key] = value
+
+
+class ChainCache:
+    """The parsed context of recent chains, by the id of their last response.
+
+    A stored response never changes once finished, so a chain changes only when one of its
+    responses is deleted: an entry is used only while the database's count of response
+    deletes is what it was when the entry was read (one small query instead of reading the
+    whole chain; deletes by any worker are seen at once). Bounded by the items it holds."""
+
+    def __init__(self, max_items: int = 2_000_000):
+        self._chains: OrderedDict[str, tuple[int, list[Item]]] = OrderedDict()
+        self._items = 0
+        self._max_items = max_items
+
+    def get(self, response_id: str, version: int) -> list[Item] | None:
+        found = self._chains.get(response_id)
+        if found is None or found[0] != version:
+            return None
+        self._chains.move_to_end(response_id)
+        return found[1]
+
+    def put(self, response_id: str, version: int, items: list[Item]) -> None:
+        old = self._chains.pop(response_id, None)
+        if old is not None:
+            self._items -= len(old[1])
+        self._chains[response_id] = (version, items)
+        self._items += len(items)
+        while self._items > self._max_items and self._chains:
+            _, (_, evicted) = self._chains.popitem(last=False)
+            self._items -= len(evicted)
+
+
+class History(NamedTuple):
+    items: list[Item]
+    version: int | None = None
+    """The response-delete count it was read under (None: not from a stored chain)."""
+
+
 async def load_history(
-    store: ContextStore, parsed: ParsedItems, previous_response_id: str | None
-) -> list[Item]:
+    store: ContextStore,
+    parsed: ParsedItems,
+    previous_response_id: str | None,
+    chains: ChainCache | None = None,
+) -> History:
     if previous_response_id is None:
-        return []
-    chain = await store.load_context(previous_response_id)
-    if chain is None:
+        return History([])
+    head = await store.chain_head(previous_response_id)
+    if head is None:
         raise PreviousResponseNotFound(previous_response_id)
-    if chain.status in UNFINISHED:
+    status, version = head
+    if status in UNFINISHED:
         # Its output is not there yet: continuing now would silently drop that turn.
         raise InvalidRequestError(
             f"Previous response with id '{previous_response_id}' has not finished yet (status "
-            f"'{chain.status}'); wait until it is completed, then continue from it.",
+            f"'{status}'); wait until it is completed, then continue from it.",
             param="previous_response_id",
             code="previous_response_not_finished",
         )
-    return parsed.parse(chain.bodies)
+    if chains is not None and (items := chains.get(previous_response_id, version)) is not None:
+        return History(items, version)
+    chain = await store.load_context(previous_response_id)
+    if chain is None:  # deleted since the head was read
+        raise PreviousResponseNotFound(previous_response_id)
+    items = parsed.parse(chain.bodies)
+    if chains is not None:
+        chains.put(previous_response_id, version, items)
+    return History(items, version)
 
 
 class ConversationItems(Protocol):

@@ -32,18 +32,17 @@ _IMAGE_TYPES = {
 
 
 def _has_files(item: Item) -> bool:
-    return (
-        isinstance(item, Message)
-        and isinstance(item.content, list)
-        and any(
-            isinstance(part, InputFile) or (isinstance(part, InputImage) and part.file_id)
-            for part in item.content
-        )
-    )
+    # Plain loops, not any(genexpr): this runs over every history item on every turn.
+    if not isinstance(item, Message) or isinstance(item.content, str):
+        return False
+    for part in item.content:
+        if isinstance(part, InputFile) or (isinstance(part, InputImage) and part.file_id):
+            return True
+    return False
 
 
 def _any_files(items: list[Item]) -> bool:
-    return any(_has_files(item) for item in items)
+    return any(map(_has_files, items))
 
 
 class FileReader:

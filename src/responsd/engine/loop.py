@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from responsd.concurrency import offload
 from responsd.engine.context import (
+    ChainCache,
+    History,
+    ItemMemos,
     ParsedItems,
     context_view,
     load_conversation,
@@ -65,6 +68,8 @@ class PreparedResponse:
     """The request's tools that this server runs (MCP servers, …), in `tools` order."""
     citations: Citations = field(default_factory=Citations)
     """Sources shown to the model by file_search, for the answer's citation markers."""
+    chain_version: int | None = None
+    """The response-delete count `history` was read under (see ChainCache)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,8 @@ class Engine:
             self.library, self.options.tools.allow_private_network, self.options.max_file_bytes
         )
         self.parsed = ParsedItems(self.options.parsed_items_chars)
+        self.chains = ChainCache()
+        self.memos = ItemMemos()
 
     async def _context(
         self,
@@ -107,16 +114,21 @@ class Engine:
         plan: ToolPlan,
         citations: Citations | None = None,
         known: list[Item] | None = None,
-    ) -> tuple[list[Item], list[Item], ModelRequest]:
+    ) -> tuple[History, list[Item], ModelRequest]:
         """History, this request's input items, and the model request built from both.
         `known` is the history when the caller already holds it (a WebSocket's last turn)."""
         conversation = conversation_id(request)
         if known is not None:
-            history = known
+            loaded = History(known)
         elif conversation is not None:
-            history = await load_conversation(self.store.conversations, self.parsed, conversation)
+            loaded = History(
+                await load_conversation(self.store.conversations, self.parsed, conversation)
+            )
         else:
-            history = await load_history(self.store, self.parsed, request.previous_response_id)
+            loaded = await load_history(
+                self.store, self.parsed, request.previous_response_id, self.chains
+            )
+        history = loaded.items
         size = len(request.input) if isinstance(request.input, list) else 0
         items = await offload(size, normalize_input, request.input)
         items = await resolve_references(self.store, items)
@@ -128,10 +140,11 @@ class Engine:
             check_answers(history, items)
             view = context_view(history_view, input_view, self.keys, where, citations)
             model_request = _model_request(request, view, plan)
+            model_request.memo = self.memos
             self.provider.validate(model_request)
             return fit_context(self.provider, model_request, request.truncation)
 
-        return history, items, await offload(len(history) + len(items), build)
+        return loaded, items, await offload(len(history) + len(items), build)
 
     async def prepare(
         self,
@@ -149,7 +162,7 @@ class Engine:
         plan = plan_tools(request)
         citations = Citations()
         builtins = await self._builtins(request, citations)
-        history, input_items, model_request = await self._context(request, plan, citations, history)
+        loaded, input_items, model_request = await self._context(request, plan, citations, history)
         if not request.background:  # background work waits in its own queue instead
             self.provider.admit()
         if plan.skipped:
@@ -159,7 +172,8 @@ class Engine:
             snapshot=_initial_response(request, response_id, created_at),
             input_items=input_items,
             model_request=model_request,
-            history=history,
+            history=loaded.items,
+            chain_version=loaded.version,
             skipped_tools=plan.skipped,
             builtins=builtins,
             citations=citations,
@@ -227,6 +241,11 @@ class Engine:
             if not quiet:
                 raise
             log.exception("could not store response %s", final.id)
+            return
+        if p.chain_version is not None and final.conversation is None:
+            # The next turn most likely continues this one: its chain is known already.
+            chain = [*p.history, *p.input_items, *final.output]
+            self.chains.put(final.id, p.chain_version, chain)
 
 
 def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:

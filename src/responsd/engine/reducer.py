@@ -5,6 +5,8 @@
 lifecycle events carry a whole response, which simply becomes the snapshot.
 """
 
+from typing import Any
+
 from responsd.types.events import (
     ResponseCompletedEvent,
     ResponseContentPartAddedEvent,
@@ -49,7 +51,9 @@ def apply(snapshot: Response | None, event: ResponseStreamEvent) -> Response:
             return event.response
     if snapshot is None:
         raise ValueError(f"'{event.type}' arrived before 'response.created'")
-    output = snapshot.output
+    # The items' kinds follow from the event order the engine keeps (a text delta only ever
+    # names a message's text part): the reducer indexes the wire shapes without re-checking.
+    output: list[Any] = snapshot.output
     match event:
         case ResponseOutputItemAddedEvent():
             if event.output_index != len(output):

@@ -264,9 +264,14 @@ _ANSWERS = {
 }
 
 
+_CALLS = frozenset(_ANSWERS.values())
+
+
 def check_answers(history: list[Item], input_items: list[Item]) -> None:
     """Every tool output answers a call, and every approval answers a request, in context."""
-    calls = {(item.type, getattr(item, "call_id", None)) for item in history}
+    # Only call items can be answered: skip the rest before reading `call_id` (an attribute
+    # lookup that fails on a message costs a pydantic __getattr__ per history item).
+    calls = {(item.type, getattr(item, "call_id", None)) for item in history if item.type in _CALLS}
     requests = {item.id for item in history if isinstance(item, McpApprovalRequest)}
     for i, item in enumerate(input_items):
         call_id = getattr(item, "call_id", None)

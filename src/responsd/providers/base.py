@@ -39,6 +39,15 @@ class ForcedTool:
 ToolMode: TypeAlias = Literal["none", "auto", "required"] | ForcedTool
 
 
+class ItemMemo(Protocol):
+    """Per-item results a provider may keep between requests (a long history is converted
+    once, not on every turn). Items it does not hold recall None and remember nothing."""
+
+    def recall(self, item: Item, key: str) -> Any: ...
+
+    def remember(self, item: Item, key: str, value: Any) -> None: ...
+
+
 @dataclass(slots=True)
 class ModelRequest:
     """Everything one model turn needs, already resolved and validated."""
@@ -69,6 +78,8 @@ class ModelRequest:
     """Sequences that end the text where they first appear (not included); Chat Completions."""
     seed: int | None = None
     """Sampling seed for this request (Chat Completions); None: the backend's own."""
+    memo: ItemMemo | None = None
+    """Where conversions of `items` may be kept; the values must be treated as read-only."""
 
 
 @dataclass(frozen=True, slots=True)

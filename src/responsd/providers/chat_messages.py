@@ -124,38 +124,59 @@ def _tool_call(call_id: str, key: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": key, "arguments": arguments}}
 
 
+def _form(item: Any) -> tuple[str, Any] | None:
+    """What one item is on the chat wire, before turns are assembled: ("reasoning", texts),
+    ("message", message), ("call", tool call), or None (not shown). Read-only once made."""
+    if isinstance(item, Reasoning):
+        return "reasoning", [part.text for part in item.content or ()]
+    if isinstance(item, Message):
+        role = "system" if item.role == "developer" else item.role
+        return "message", {"role": role, "content": _chat_content(item.content)}
+    if isinstance(item, FunctionCall):
+        key = wire_name(item.name, item.namespace)
+        return "call", _tool_call(item.call_id, key, item.arguments)
+    if isinstance(item, CustomToolCall):
+        arguments = orjson.dumps({"input": item.input}).decode()
+        return "call", _tool_call(item.call_id, wire_name(item.name, item.namespace), arguments)
+    if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)):
+        return "message", {
+            "role": "tool",
+            "tool_call_id": item.call_id,
+            "content": text_of(item.output),
+        }
+    return None  # hosted-tool items are kept in history but not shown (see module doc)
+
+
+_UNSHOWN = ("none", None)
+
+
 def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
+    memo = request.memo
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
     for item in request.items:
-        call = None
-        if isinstance(item, Reasoning):
+        form = memo.recall(item, "chat") if memo is not None else None
+        if form is None:
+            form = _form(item) or _UNSHOWN
+            if memo is not None:
+                memo.remember(item, "chat", form)
+        kind, value = form
+        if kind == "reasoning":
             if reasoning_history == "reasoning_content":
-                reasoning.extend(part.text for part in item.content or ())
-            continue
-        if isinstance(item, Message):
-            role = "system" if item.role == "developer" else item.role
-            messages.append({"role": role, "content": _chat_content(item.content)})
-            if role == "assistant" and reasoning:
+                reasoning.extend(value)
+        elif kind == "message":
+            messages.append(dict(value))  # a copy: the turn may still gain fields below
+            if value["role"] == "assistant" and reasoning:
                 messages[-1]["reasoning_content"] = "\n".join(reasoning)
                 reasoning = []
-        elif isinstance(item, FunctionCall):
-            call = _tool_call(item.call_id, wire_name(item.name, item.namespace), item.arguments)
-        elif isinstance(item, CustomToolCall):
-            arguments = orjson.dumps({"input": item.input}).decode()
-            call = _tool_call(item.call_id, wire_name(item.name, item.namespace), arguments)
-        elif isinstance(item, (FunctionCallOutput, CustomToolCallOutput)):
-            content = text_of(item.output)
-            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": content})
-        # Reasoning and hosted-tool items are kept in history but not shown (see module doc).
-        if call is not None:
+        elif kind == "call":
             # Consecutive calls (and the text just before them) form one assistant turn.
             if not messages or messages[-1]["role"] != "assistant":
                 messages.append({"role": "assistant", "content": None})
             if reasoning:
                 messages[-1]["reasoning_content"] = "\n".join(reasoning)
                 reasoning = []
-            messages[-1].setdefault("tool_calls", []).append(call)
+            messages[-1].setdefault("tool_calls", []).append(value)
     return messages

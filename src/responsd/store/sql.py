@@ -35,7 +35,7 @@ from responsd.store.chat_completions import ChatCompletionStore
 from responsd.store.chunks import ChunkStore
 from responsd.store.conversations import ConversationStore, append_items
 from responsd.store.files import FileBlobs, FileStore
-from responsd.store.tables import INPUT, OUTPUT, response_items, responses
+from responsd.store.tables import INPUT, OUTPUT, counters, response_items, responses
 from responsd.store.vector_stores import VectorStoreStore
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -59,6 +59,11 @@ _CHAIN = text(
     ORDER BY chain.depth DESC, i.kind, i.position
     """
 )
+_DELETES = counters.c.name == "response_deletes"
+_BUMP_DELETES = update(counters).where(_DELETES).values(value=counters.c.value + 1)
+_CHAIN_HEAD = select(
+    responses.c.status, select(counters.c.value).where(_DELETES).scalar_subquery()
+).where(responses.c.id == bindparam("id"))
 # Statements built once: plain parameters keep SQLAlchemy's compiled form cached.
 _INSERT_RESPONSE = insert(responses)
 _INSERT_ITEMS = insert(response_items)
@@ -181,12 +186,23 @@ class SQLStore:
                 conn.execute(
                     delete(response_items).where(response_items.c.response_id == response_id)
                 )
-                return (
-                    conn.execute(delete(responses).where(responses.c.id == response_id)).rowcount
-                    > 0
-                )
+                gone = conn.execute(delete(responses).where(responses.c.id == response_id))
+                if gone.rowcount > 0:
+                    conn.execute(_BUMP_DELETES)
+                return gone.rowcount > 0
 
         return await self._run(remove)
+
+    async def chain_head(self, response_id: str) -> tuple[str | None, int] | None:
+        """The status of `response_id` and the count of response deletes so far (chains read
+        under the same count are still whole); None when no such response is stored."""
+
+        def head() -> tuple[str | None, int] | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(_CHAIN_HEAD, {"id": response_id}).first()
+            return (row[0], row[1]) if row else None
+
+        return await self._run(head)
 
     async def load_context(self, response_id: str) -> Chain | None:
         """Every item the model saw and said along the chain ending at `response_id`, and

@@ -203,3 +203,12 @@ chat_completions = Table(
     Column("messages", Text, nullable=False),
     Index("ix_chat_completions_created_ns", "created_ns"),
 )
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    # "response_deletes": bumped by every response delete, in its transaction, so a chain
+    # cached under one value is known to be whole while the value has not changed.
+    Column("value", BigInteger, nullable=False),
+)

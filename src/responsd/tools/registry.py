@@ -11,7 +11,14 @@ from typing import Any
 from responsd.tools import file_search, mcp
 from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
-from responsd.types.items import Item
+from responsd.types.items import (
+    FileSearchCall,
+    Item,
+    McpApprovalRequest,
+    McpApprovalResponse,
+    McpCall,
+    McpListTools,
+)
 from responsd.types.tools import FileSearchTool, McpTool
 
 
@@ -49,6 +56,11 @@ def builtin_tool(config: object, options: ToolOptions, context: ToolContext) -> 
     return factory(config, options, context) if factory else None
 
 
+_TOOL_ITEMS = (McpCall, McpApprovalRequest, McpApprovalResponse, McpListTools, FileSearchCall)
+
+
 def model_items(items: list[Item], citations: Citations | None = None) -> list[Item]:
     """Built-in tool items as the model sees them (calls and their results as functions)."""
+    if not any(isinstance(item, _TOOL_ITEMS) for item in items):
+        return items  # most histories: one cheap pass instead of two rebuilding ones
     return file_search.model_items(mcp.model_items(items), citations)
