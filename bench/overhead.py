@@ -5,7 +5,10 @@ on loopback, then measures, side by side in one run:
   - p50/p99 latency of one request at a time: upstream direct vs responsd (store=true);
   - requests/s with CONCURRENCY requests in flight: direct vs responsd;
   - time to first event of a stream: direct first chunk vs responsd's response.created;
-  - one more turn on a 50-turn previous_response_id chain vs a fresh turn.
+  - responsd's CPU per request one at a time, with 16 and with 32 in flight;
+  - one more turn on a 50-turn and a 1,000-turn previous_response_id chain vs a fresh turn;
+  - responsd's RSS after the run.
+Each line shows the target of issue 12 beside it where there is one.
 
 Usage: python -m bench.overhead [--requests N]
 """
@@ -25,6 +28,8 @@ import httpx
 from bench.servers import free_port, wait_healthy
 
 CONCURRENCY = 16
+WIDE = 32
+"""Clients in flight for the scaling check: CPU per request there vs one at a time."""
 
 
 @contextmanager
@@ -60,7 +65,7 @@ async def _timed(calls, n: int) -> list[list[float]]:
     return times
 
 
-async def _throughput(call, n: int) -> float:
+async def _throughput(call, n: int, concurrency: int = CONCURRENCY) -> float:
     queue = iter(range(n))
 
     async def worker():
@@ -68,8 +73,14 @@ async def _throughput(call, n: int) -> float:
             await call()
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return n / (time.perf_counter() - start)
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 async def _first_event(client: httpx.AsyncClient, url: str, body: dict) -> float:
@@ -82,7 +93,7 @@ async def _first_event(client: httpx.AsyncClient, url: str, body: dict) -> float
     return elapsed
 
 
-async def measure(upstream: str, responsd: str, n: int, pid: int) -> None:
+async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) -> None:
     chat = {
         "model": "fake-model",
         "messages": [{"role": "user", "content": "hi"}],
@@ -90,8 +101,8 @@ async def measure(upstream: str, responsd: str, n: int, pid: int) -> None:
         "stream_options": {"include_usage": True},
     }
     create = {"model": "fake-model", "input": "hi"}
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    limits = httpx.Limits(max_connections=WIDE * 2)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
 
         async def direct():
             (await client.post(f"{upstream}/v1/chat/completions", json=chat)).raise_for_status()
@@ -101,10 +112,16 @@ async def measure(upstream: str, responsd: str, n: int, pid: int) -> None:
 
         await _timed((direct, through), 50)  # warm connections and caches
         d_lat, r_lat = await _timed((direct, through), n)
+        cpu = _cpu_seconds(pid)
+        await _throughput(through, n, 1)
+        cpu_c1 = (_cpu_seconds(pid) - cpu) / n * 1000
         d_rps = await _throughput(direct, n)
         cpu = _cpu_seconds(pid)
         r_rps = await _throughput(through, n)
-        cpu_per_request = (_cpu_seconds(pid) - cpu) / n * 1000
+        cpu_c16 = (_cpu_seconds(pid) - cpu) / n * 1000
+        cpu = _cpu_seconds(pid)
+        w_rps = await _throughput(through, n, WIDE)
+        cpu_wide = (_cpu_seconds(pid) - cpu) / n * 1000
         d_ttfe = [
             await _first_event(client, f"{upstream}/v1/chat/completions", chat)
             for _ in range(n // 4)
@@ -113,33 +130,48 @@ async def measure(upstream: str, responsd: str, n: int, pid: int) -> None:
             await _first_event(client, f"{responsd}/v1/responses", {**create, "stream": True})
             for _ in range(n // 4)
         ]
-
+        chains = {}
         previous = None
-        for _ in range(50):
-            reply = await client.post(
-                f"{responsd}/v1/responses", json={**create, "previous_response_id": previous}
-            )
-            previous = reply.json()["id"]
+        for turn in range(1, depth + 1):
+            body = {**create, "input": f"turn {turn}", "previous_response_id": previous}
+            previous = (await client.post(f"{responsd}/v1/responses", json=body)).json()["id"]
+            if turn in (50, depth):
+                chains[turn] = previous
 
-        async def chained():
-            body = {**create, "previous_response_id": previous}
-            (await client.post(f"{responsd}/v1/responses", json=body)).raise_for_status()
+        def continuing(response_id: str):
+            async def call():
+                body = {**create, "previous_response_id": response_id}
+                (await client.post(f"{responsd}/v1/responses", json=body)).raise_for_status()
 
-        fresh, chain = await _timed((through, chained), n // 2)
+            return call
+
+        turns = [continuing(chains[d]) for d in sorted(chains)]
+        fresh, *deep = await _timed((through, *turns), n // 4)
 
     print(f"requests per measurement: {n}; concurrency for throughput: {CONCURRENCY}")
-    print(f"{'':34}{'direct':>10}{'responsd':>10}{'added':>10}")
-    for label, d, r in (
-        ("latency p50 (ms)", _pct(d_lat, 0.5), _pct(r_lat, 0.5)),
-        ("latency p99 (ms)", _pct(d_lat, 0.99), _pct(r_lat, 0.99)),
-        ("time to first event p50 (ms)", _pct(d_ttfe, 0.5), _pct(r_ttfe, 0.5)),
+    print(f"{'':36}{'direct':>10}{'responsd':>10}{'added':>10}{'target':>10}")
+    for label, d, r, target in (
+        ("latency p50 (ms)", _pct(d_lat, 0.5), _pct(r_lat, 0.5), "<= 1.5"),
+        ("latency p99 (ms)", _pct(d_lat, 0.99), _pct(r_lat, 0.99), ""),
+        ("time to first event p50 (ms)", _pct(d_ttfe, 0.5), _pct(r_ttfe, 0.5), "<= 0.5"),
     ):
-        print(f"{label:34}{d:10.2f}{r:10.2f}{r - d:10.2f}")
-    print(f"{'requests/s':34}{d_rps:10.0f}{r_rps:10.0f}")
-    print(f"{'responsd CPU per request (ms)':34}{'':10}{cpu_per_request:10.2f}")
-    f50, c50 = _pct(fresh, 0.5), _pct(chain, 0.5)
-    print(f"{'fresh turn p50 (ms)':34}{'':10}{f50:10.2f}")
-    print(f"{'turn 51 of a chain p50 (ms)':34}{'':10}{c50:10.2f}{c50 - f50:10.2f}")
+        print(f"{label:36}{d:10.2f}{r:10.2f}{r - d:10.2f}{target:>10}")
+    print(f"{'requests/s (16 in flight)':36}{d_rps:10.0f}{r_rps:10.0f}")
+    print(f"{f'requests/s ({WIDE} in flight)':36}{'':10}{w_rps:10.0f}")
+    print(f"{'responsd CPU per request, c=1 (ms)':36}{'':10}{cpu_c1:10.2f}{'':10}{'<= 1.0':>10}")
+    print(f"{'  … with 16 in flight (ms)':36}{'':10}{cpu_c16:10.2f}")
+    ratio = cpu_wide / cpu_c1
+    print(
+        f"{f'  … with {WIDE} in flight (ms)':36}{'':10}{cpu_wide:10.2f}{ratio:9.2f}x{'<= 1.2x':>10}"
+    )
+    f50 = _pct(fresh, 0.5)
+    print(f"{'fresh turn p50 (ms)':36}{'':10}{f50:10.2f}")
+    for d, samples in zip(sorted(chains), deep, strict=True):
+        c50 = _pct(samples, 0.5)
+        label = f"turn {d + 1} of a chain p50 (ms)"
+        target = "<= 1.2x" if d == depth and d >= 1000 else ""
+        print(f"{label:36}{'':10}{c50:10.2f}{c50 / f50:9.2f}x{target:>10}")
+    print(f"{'responsd RSS after the run (MiB)':36}{'':10}{_rss_mib(pid):10.0f}")
     mean_d, mean_r = statistics.mean(d_lat) * 1000, statistics.mean(r_lat) * 1000
     print(f"mean latency: direct {mean_d:.2f} ms, responsd {mean_r:.2f} ms")
 
@@ -172,9 +204,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--depth", type=int, default=1000, help="the long chain's turns")
     args = parser.parse_args()
     with servers() as (upstream, responsd, pid):
-        asyncio.run(measure(upstream, responsd, args.requests, pid))
+        asyncio.run(measure(upstream, responsd, args.requests, pid, args.depth))
 
 
 if __name__ == "__main__":

@@ -171,3 +171,18 @@ def test_service_tier_and_cache_retention_reach_the_upstream(client, upstream):
     plain = client.responses.create(model="fake-model", input="x")
     assert plain.service_tier == "default"
     assert "service_tier" not in upstream.requests[1]
+
+
+def test_one_table_maps_sampling_for_echo_upstream_and_refusal():
+    from responsd.errors import UnsupportedParameterError
+    from responsd.providers import sampling
+    from responsd.providers.base import ModelRequest
+
+    request = ModelRequest(model="m", items=[], temperature=0.5, stop=["x"], user="u")
+    assert sampling.wire(request) == {"temperature": 0.5, "stop": ["x"], "user": "u"}
+    echoed = sampling.echoed(request, frozenset({"temperature", "top_p", "user"}))
+    assert echoed == {"temperature": 0.5, "top_p": 1.0, "user": "u"}
+    sampling.check(request, frozenset({"temperature", "stop"}), "A backend")  # user: identity
+    with pytest.raises(UnsupportedParameterError) as refused:
+        sampling.check(request, frozenset({"temperature"}), "A backend")
+    assert refused.value.param == "stop"

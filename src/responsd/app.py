@@ -5,7 +5,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -49,7 +48,7 @@ def local_model_path(settings: Settings) -> Path:
     return default_model_path()
 
 
-def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Provider:
+def build_provider(settings: Settings) -> Provider:
     if settings.upstream_url:
         config = UpstreamConfig(
             base_url=settings.upstream_url,
@@ -60,7 +59,7 @@ def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport | Non
             reasoning_history=settings.upstream_reasoning_history,
             context_window=settings.upstream_context_window,
         )
-        return OpenAIChatModel(config, transport)
+        return OpenAIChatModel(config)
     config = LocalModelConfig(
         model_path=local_model_path(settings),
         context_size=settings.local_context,
@@ -85,14 +84,12 @@ async def healthz(_request: Request) -> Response:
     return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
 
 
-def create_app(
-    settings: Settings, upstream_transport: httpx.AsyncBaseTransport | None = None
-) -> Starlette:
+def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await SQLStore.open(settings.resolved_database_url(), settings.data_dir)
         # Loading weights blocks for a moment; keep it off the event loop.
-        provider = await asyncio.to_thread(build_provider, settings, upstream_transport)
+        provider = await asyncio.to_thread(build_provider, settings)
         keys = KeyRing.load(settings.encryption_keys, settings.data_dir)
         options = EngineOptions(
             summary_model=settings.summary_model,

@@ -41,11 +41,11 @@ async def create_chat_completion(request: Request) -> Response:
     chat = await parse_body(request, ChatCompletionRequest)
     translation = as_response_body(chat)
     try:
-        prepared = await engine.prepare(validate(ResponseCreateRequest, translation.body))
+        request = validate(ResponseCreateRequest, translation.body)
+        prepared = await engine.prepare(request, overrides=translation.overrides())
     except InvalidRequestError as exc:  # named as the chat request names it
         exc.param = translation.chat_param(exc.param)
         raise
-    translation.apply(prepared.model_request)
     keep = bool(chat.store) and not engine.options.zero_data_retention
     completion_id = new_chat_completion_id()
     created = prepared.snapshot.created_at

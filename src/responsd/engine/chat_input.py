@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
-from responsd.providers.base import ModelRequest
 from responsd.types.chat import (
     AssistantMessage,
     AudioPart,
@@ -62,11 +61,12 @@ class ChatTranslation:
     origins: tuple[int, ...] = ()
     """For each input item, the index of the message it came from."""
 
-    def apply(self, request: ModelRequest) -> None:
-        if self.max_tokens is not None:
-            request.max_output_tokens = self.max_tokens
-        request.stop = self.stop
-        request.seed = self.seed
+    def overrides(self) -> dict[str, Any]:
+        """Model request fields beyond the Responses body (see Engine.prepare)."""
+        fields: dict[str, Any] = {"stop": self.stop, "seed": self.seed}
+        if self.max_tokens is not None:  # any size, where Responses asks for at least 16
+            fields["max_output_tokens"] = self.max_tokens
+        return fields
 
     def chat_param(self, param: str | None) -> str | None:
         """The chat request's name for a parameter named in a Responses error."""

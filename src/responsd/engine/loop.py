@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from responsd.concurrency import offload
 from responsd.engine.context import (
@@ -39,6 +40,7 @@ from responsd.engine.run import ResponseRun
 from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
 from responsd.ids import new_id
+from responsd.providers import sampling
 from responsd.providers.base import ModelRequest, Provider
 from responsd.sealing import KeyRing
 from responsd.store.sql import SQLStore
@@ -114,9 +116,11 @@ class Engine:
         plan: ToolPlan,
         citations: Citations | None = None,
         known: list[Item] | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> tuple[History, list[Item], ModelRequest]:
         """History, this request's input items, and the model request built from both.
-        `known` is the history when the caller already holds it (a WebSocket's last turn)."""
+        `known` is the history when the caller already holds it (a WebSocket's last turn);
+        `overrides` set model request fields the create request has none for (stop, seed)."""
         conversation = conversation_id(request)
         if known is not None:
             loaded = History(known)
@@ -141,6 +145,8 @@ class Engine:
             view = context_view(history_view, input_view, self.keys, where, citations)
             model_request = _model_request(request, view, plan)
             model_request.memo = self.memos
+            for name, value in (overrides or {}).items():
+                setattr(model_request, name, value)
             self.provider.validate(model_request)
             return fit_context(self.provider, model_request, request.truncation)
 
@@ -152,6 +158,7 @@ class Engine:
         response_id: str | None = None,
         created_at: int | None = None,
         history: list[Item] | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> PreparedResponse:
         """Validate and resolve `request`; `response_id`/`created_at` re-prepare a queued one;
         `history`: the context of `previous_response_id`, already in memory (not loaded)."""
@@ -162,7 +169,9 @@ class Engine:
         plan = plan_tools(request)
         citations = Citations()
         builtins = await self._builtins(request, citations)
-        loaded, input_items, model_request = await self._context(request, plan, citations, history)
+        loaded, input_items, model_request = await self._context(
+            request, plan, citations, history, overrides
+        )
         if not request.background:  # background work waits in its own queue instead
             self.provider.admit()
         if plan.skipped:
@@ -253,7 +262,7 @@ def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:
 
 
 def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) -> ModelRequest:
-    fields = dict(
+    return ModelRequest(
         model=request.model,
         items=items,
         instructions=request.instructions,
@@ -264,21 +273,8 @@ def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) ->
         reasoning_effort=request.reasoning.effort if request.reasoning else None,
         reasoning_context=request.reasoning.context if request.reasoning else None,
         verbosity=request.text.verbosity if request.text.verbosity != "medium" else None,
+        **sampling.values(request),
     )
-    if isinstance(request, ResponseCreateRequest):
-        fields.update(
-            temperature=request.temperature,
-            top_p=request.top_p,
-            presence_penalty=request.presence_penalty,
-            frequency_penalty=request.frequency_penalty,
-            max_output_tokens=request.max_output_tokens,
-            user=request.user,
-            safety_identifier=request.safety_identifier,
-            prompt_cache_key=request.prompt_cache_key,
-            prompt_cache_retention=request.prompt_cache_retention,
-            service_tier=request.service_tier,
-        )
-    return ModelRequest(**fields)
 
 
 def _initial_response(
@@ -304,19 +300,16 @@ def _initial_response(
             summary=(reasoning.summary or reasoning.generate_summary) if reasoning else None,
             context=reasoning.context if reasoning else None,
         ),
-        max_output_tokens=request.max_output_tokens,
-        temperature=1.0 if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        presence_penalty=request.presence_penalty or 0.0,
-        frequency_penalty=request.frequency_penalty or 0.0,
         top_logprobs=request.top_logprobs or 0,
         store=request.store,
         metadata=request.metadata or {},
-        user=request.user,
-        safety_identifier=request.safety_identifier,
-        prompt_cache_key=request.prompt_cache_key,
-        prompt_cache_retention=request.prompt_cache_retention,
-        service_tier=request.service_tier
-        if request.service_tier not in (None, "auto")
-        else "default",
+        **{
+            **sampling.echoed(request, _ECHOED),
+            "service_tier": request.service_tier
+            if request.service_tier not in (None, "auto")
+            else "default",
+        },
     )
+
+
+_ECHOED = frozenset(Response.model_fields)

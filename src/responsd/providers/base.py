@@ -142,6 +142,10 @@ class ModelInfo:
 
 
 class Provider(Protocol):
+    honours: frozenset[str]
+    """The generation parameters of providers.sampling it applies; `validate` refuses the
+    others when set."""
+
     def validate(self, request: ModelRequest) -> None:
         """Raise a client error now (before any event) if `request` cannot run here."""
         ...

@@ -32,6 +32,7 @@ from responsd.errors import (
     ProviderRequestError,
 )
 from responsd.ids import new_call_id
+from responsd.providers import sampling
 from responsd.providers.base import (
     Finish,
     ModelDelta,
@@ -199,7 +200,21 @@ class LocalModel:
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(self.model_id, 0, "responsd-local")]
 
+    # The sampler's settings, the token cap, stop sequences (StopText) and the seed.
+    honours = frozenset(
+        {
+            "temperature",
+            "top_p",
+            "presence_penalty",
+            "frequency_penalty",
+            "max_output_tokens",
+            "stop",
+            "seed",
+        }
+    )
+
     def validate(self, request: ModelRequest) -> None:
+        sampling.check(request, self.honours, "The embedded model")
         if request.model != self.model_id:
             raise InvalidRequestError(
                 f"The model '{request.model}' does not exist here; this server runs "

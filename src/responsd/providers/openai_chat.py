@@ -8,18 +8,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import httpx
 import orjson
 
 from responsd.concurrency import offload
-from responsd.errors import (
-    ProviderError,
-    ProviderRateLimitError,
-    ProviderRequestError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-)
+from responsd.errors import ProviderError
 from responsd.ids import new_call_id
+from responsd.providers import sampling
 from responsd.providers.base import (
     Finish,
     ModelDelta,
@@ -35,6 +29,7 @@ from responsd.providers.base import (
 )
 from responsd.providers.chat_messages import chat_messages, chat_tool, chat_tool_choice, tool_table
 from responsd.providers.think_tags import ThinkSplitter
+from responsd.providers.upstream_http import UpstreamHTTP, error_message
 from responsd.types.text import FormatJSONObject, FormatJSONSchema
 
 _FINISH_REASONS = {
@@ -97,22 +92,19 @@ class _StreamState:
 class OpenAIChatModel:
     """Provider for an OpenAI-compatible Chat Completions upstream."""
 
-    def __init__(self, config: UpstreamConfig, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, config: UpstreamConfig):
         self._config = config
-        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-            transport=transport,
-            trust_env=False,
+        self._http = UpstreamHTTP(
+            config.base_url, config.api_key, config.read_timeout, config.connect_timeout
         )
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()
+
+    honours = frozenset(sampling.NAMES)  # sent as given; the upstream decides
 
     def validate(self, request: ModelRequest) -> None:
+        sampling.check(request, self.honours, "The upstream")
         tool_table(request.tools)
 
     def admit(self) -> None:
@@ -127,19 +119,13 @@ class OpenAIChatModel:
         return -(-size // BYTES_PER_TOKEN)
 
     async def list_models(self) -> list[ModelInfo]:
+        answer = await self._http.get_json("/models")
         try:
-            reply = await self._client.get("/models")
-        except httpx.HTTPError as exc:
-            raise _map_transport_error(exc) from exc
-        if reply.status_code >= 400:
-            raise _map_status(reply.status_code, reply.content, reply.headers)
-        try:
-            data = orjson.loads(reply.content)["data"]
             return [
                 ModelInfo(m["id"], int(m.get("created") or 0), m.get("owned_by") or "upstream")
-                for m in data
+                for m in answer["data"]
             ]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ProviderError("The upstream's /models answer is not a model list.") from exc
 
     async def count_input_tokens(self, request: ModelRequest) -> int:
@@ -180,23 +166,10 @@ class OpenAIChatModel:
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif isinstance(fmt, FormatJSONObject):
             body["response_format"] = {"type": "json_object"}
-        optional = {
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "presence_penalty": request.presence_penalty,
-            "frequency_penalty": request.frequency_penalty,
-            "max_tokens": request.max_output_tokens,
-            "reasoning_effort": request.reasoning_effort,
-            "verbosity": request.verbosity,
-            "user": request.user,
-            "safety_identifier": request.safety_identifier,
-            "prompt_cache_key": request.prompt_cache_key,
-            "prompt_cache_retention": request.prompt_cache_retention,
-            "service_tier": request.service_tier,
-            "stop": request.stop,
-            "seed": request.seed,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
+        body.update(sampling.wire(request))
+        for name in ("reasoning_effort", "verbosity"):
+            if (value := getattr(request, name)) is not None:
+                body[name] = value
         return body
 
     def _reasoning_history(self, request: ModelRequest) -> str:
@@ -209,28 +182,18 @@ class OpenAIChatModel:
     ) -> AsyncIterator[ModelDelta]:
         state = _StreamState(tools, ThinkSplitter() if self._config.think_tags else None)
         done = False
-        try:
-            async with self._client.stream(
-                "POST",
-                "/chat/completions",
-                content=orjson.dumps(body),
-                headers={"Content-Type": "application/json"},
-            ) as reply:
-                if reply.status_code >= 400:
-                    raise _map_status(reply.status_code, await reply.aread(), reply.headers)
-                # Read to the end even after [DONE]: a body left unread closes the
-                # connection instead of returning it to the pool.
-                async for line in reply.aiter_lines():
-                    if done or not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        continue
-                    for delta in _chunk_deltas(_parse_chunk(data), state):
-                        yield state.count(delta)
-        except httpx.HTTPError as exc:
-            raise _map_transport_error(exc) from exc
+        async with self._http.stream_lines("/chat/completions", orjson.dumps(body)) as lines:
+            # Read to the end even after [DONE]: a body left unread closes the connection
+            # instead of returning it to the pool.
+            async for line in lines:
+                if done or not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    done = True
+                    continue
+                for delta in _chunk_deltas(_parse_chunk(data), state):
+                    yield state.count(delta)
         if not done and state.finish is None:
             raise ProviderError("The upstream closed the stream before finishing its answer.")
         if state.think is not None:
@@ -246,7 +209,7 @@ class OpenAIChatModel:
         yield Finish(_FINISH_REASONS.get(state.finish or "stop", "stop"))  # type: ignore[arg-type]
 
 
-def _parse_chunk(data: str) -> dict[str, Any]:
+def _parse_chunk(data: bytes) -> dict[str, Any]:
     try:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -258,7 +221,7 @@ def _parse_chunk(data: str) -> dict[str, Any]:
             f"The upstream sent a stream chunk that is not an object: {data[:200]!r}"
         )
     if "error" in chunk:
-        raise ProviderError(f"The upstream failed mid-stream: {_error_message(chunk)}")
+        raise ProviderError(f"The upstream failed mid-stream: {error_message(chunk)}")
     return chunk
 
 
@@ -325,38 +288,3 @@ def _unwrap_custom_input(arguments: str) -> str:
     if isinstance(value, dict) and isinstance(value.get("input"), str):
         return value["input"]
     return arguments
-
-
-def _error_message(payload: Any) -> str:
-    if isinstance(payload, dict):
-        error = payload.get("error", payload)
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("detail") or error)
-        return str(error)
-    return str(payload)
-
-
-def _map_status(status: int, content: bytes, headers: httpx.Headers) -> ProviderError:
-    try:
-        message = _error_message(orjson.loads(content))
-    except orjson.JSONDecodeError:
-        message = content.decode(errors="replace")[:500] or f"HTTP {status}"
-    if status == 429:
-        retry = {"Retry-After": headers["retry-after"]} if "retry-after" in headers else {}
-        return ProviderRateLimitError(f"The upstream is rate limiting: {message}", headers=retry)
-    if status in (401, 403):
-        return ProviderError(
-            f"The upstream refused our credentials (HTTP {status}): {message}. "
-            "Check RESPONSD_UPSTREAM_API_KEY."
-        )
-    if 400 <= status < 500:
-        return ProviderRequestError(f"The upstream rejected the request (HTTP {status}): {message}")
-    return ProviderError(f"The upstream failed (HTTP {status}): {message}")
-
-
-def _map_transport_error(exc: httpx.HTTPError) -> ProviderError:
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"The upstream did not answer in time ({type(exc).__name__}).")
-    if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)):
-        return ProviderUnavailableError(f"The upstream could not be reached: {exc}")
-    return ProviderError(f"The upstream connection failed: {exc}")
