@@ -150,15 +150,15 @@ def test_parsed_items_are_reused_and_bounded():
 
 
 def test_chain_cache_entries_are_used_only_under_their_delete_count():
-    from responsd.engine.context import ChainCache, ItemMemos
+    from responsd.engine.context import ChainCache, History, ItemMemos
     from responsd.types.items import Message
 
     items = [Message(role="user", content="hi")]
     chains = ChainCache(max_items=2)
-    chains.put("resp_a", 0, items)
-    assert chains.get("resp_a", 0) is items
+    chains.put("resp_a", History(items, 0))
+    assert chains.get("resp_a", 0).items is items
     assert chains.get("resp_a", 1) is None  # a response was deleted since: read it again
-    chains.put("resp_b", 0, items * 2)  # over the bound: the oldest chain goes
+    chains.put("resp_b", History(items * 2, 0))  # over the bound: the oldest chain goes
     assert chains.get("resp_a", 0) is None and chains.get("resp_b", 0) is not None
 
     memos = ItemMemos(max_items=1)

@@ -1,16 +1,19 @@
 """What the model sees: the stored chain of `previous_response_id`, then this request's input."""
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from pydantic import TypeAdapter
 
+from responsd.engine.input_files import has_files
+from responsd.engine.requests import answerable
 from responsd.errors import InvalidRequestError, NotFoundError, PreviousResponseNotFound
 from responsd.ids import new_item_id
 from responsd.sealing import KeyRing
 from responsd.store.sql import Chain
 from responsd.tools.file_search import Citations
-from responsd.tools.registry import model_items
+from responsd.tools.registry import TOOL_ITEMS, model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import (
     Compaction,
@@ -124,6 +127,39 @@ class ItemMemos:
         entry[1][key] = value
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What every turn's scans of a history would find, found once per chain and carried to
+    the next turn's chain by adding only the new items: so a deep chain costs what its new
+    items cost, not a pass per scan over all of it."""
+
+    files: bool = False
+    """Some message has file parts to read (FileReader)."""
+    tool_items: bool = False
+    """Some item is a built-in tool's (model_items rewrites those)."""
+    sealed: bool = False
+    """Some item is sealed reasoning or a compaction (model_view opens those)."""
+    calls: frozenset = frozenset()
+    approvals: frozenset = frozenset()
+    """What `answerable` finds: the calls and approval requests outputs may answer."""
+
+    def plus(self, items: list[Item]) -> "Facts":
+        calls, approvals = answerable(items)
+        return Facts(
+            self.files or any(map(has_files, items)),
+            self.tool_items or any(isinstance(item, TOOL_ITEMS) for item in items),
+            self.sealed or any(map(_sealed, items)),
+            self.calls | calls,
+            self.approvals | approvals,
+        )
+
+
+def _sealed(item: Item) -> bool:
+    return isinstance(item, Compaction) or (
+        isinstance(item, Reasoning) and bool(item.encrypted_content)
+    )
+
+
 class ChainCache:
     """The parsed context of recent chains, by the id of their last response.
 
@@ -133,32 +169,35 @@ class ChainCache:
     whole chain; deletes by any worker are seen at once). Bounded by the items it holds."""
 
     def __init__(self, max_items: int = 2_000_000):
-        self._chains: OrderedDict[str, tuple[int, list[Item]]] = OrderedDict()
+        self._chains: OrderedDict[str, tuple[int, History]] = OrderedDict()
         self._items = 0
         self._max_items = max_items
 
-    def get(self, response_id: str, version: int) -> list[Item] | None:
+    def get(self, response_id: str, version: int) -> "History | None":
         found = self._chains.get(response_id)
         if found is None or found[0] != version:
             return None
         self._chains.move_to_end(response_id)
         return found[1]
 
-    def put(self, response_id: str, version: int, items: list[Item]) -> None:
+    def put(self, response_id: str, history: "History") -> None:
+        assert history.version is not None
         old = self._chains.pop(response_id, None)
         if old is not None:
-            self._items -= len(old[1])
-        self._chains[response_id] = (version, items)
-        self._items += len(items)
+            self._items -= len(old[1].items)
+        self._chains[response_id] = (history.version, history)
+        self._items += len(history.items)
         while self._items > self._max_items and self._chains:
             _, (_, evicted) = self._chains.popitem(last=False)
-            self._items -= len(evicted)
+            self._items -= len(evicted.items)
 
 
 class History(NamedTuple):
     items: list[Item]
     version: int | None = None
     """The response-delete count it was read under (None: not from a stored chain)."""
+    facts: Facts | None = None
+    """What scans of `items` find, when known (None: scan them)."""
 
 
 async def load_history(
@@ -181,15 +220,17 @@ async def load_history(
             param="previous_response_id",
             code="previous_response_not_finished",
         )
-    if chains is not None and (items := chains.get(previous_response_id, version)) is not None:
-        return History(items, version)
+    if chains is not None and (known := chains.get(previous_response_id, version)) is not None:
+        return known
     chain = await store.load_context(previous_response_id)
     if chain is None:  # deleted since the head was read
         raise PreviousResponseNotFound(previous_response_id)
     items = parsed.parse(chain.bodies)
-    if chains is not None:
-        chains.put(previous_response_id, version, items)
-    return History(items, version)
+    if chains is None:
+        return History(items, version)
+    history = History(items, version, Facts().plus(items))
+    chains.put(previous_response_id, history)
+    return history
 
 
 class ConversationItems(Protocol):
@@ -256,10 +297,16 @@ def context_view(
     keys: KeyRing,
     history_param: str,
     citations: Citations | None = None,
+    facts: Facts | None = None,
 ) -> list[Item]:
     """What the model sees of history then input: `model_view` of each, and built-in tool
-    items as the function calls and results they were to the model."""
-    return model_items(
-        [*model_view(history, keys, history_param), *model_view(items, keys, "input")],
-        citations,
-    )
+    items as the function calls and results they were to the model. `facts` (of `history`)
+    lets the scans skip a history known to need neither."""
+    if facts is not None and not facts.sealed:
+        seen = [*history, *model_view(items, keys, "input")]
+    else:
+        seen = [*model_view(history, keys, history_param), *model_view(items, keys, "input")]
+    in_input = any(isinstance(item, TOOL_ITEMS) for item in items)
+    if facts is not None and not facts.tool_items and not in_input:
+        return seen
+    return model_items(seen, citations)

@@ -31,7 +31,7 @@ _IMAGE_TYPES = {
 }
 
 
-def _has_files(item: Item) -> bool:
+def has_files(item: Item) -> bool:
     # Plain loops, not any(genexpr): this runs over every history item on every turn.
     if not isinstance(item, Message) or isinstance(item.content, str):
         return False
@@ -42,7 +42,7 @@ def _has_files(item: Item) -> bool:
 
 
 def _any_files(items: list[Item]) -> bool:
-    return any(map(_has_files, items))
+    return any(map(has_files, items))
 
 
 class FileReader:
@@ -58,7 +58,7 @@ class FileReader:
             return items
         view: list[Item] = []
         for i, item in enumerate(items):
-            if not _has_files(item):
+            if not has_files(item):
                 view.append(item)
                 continue
             parts = []

@@ -14,6 +14,7 @@ from typing import Any
 from responsd.concurrency import offload
 from responsd.engine.context import (
     ChainCache,
+    Facts,
     History,
     ItemMemos,
     ParsedItems,
@@ -72,6 +73,8 @@ class PreparedResponse:
     """Sources shown to the model by file_search, for the answer's citation markers."""
     chain_version: int | None = None
     """The response-delete count `history` was read under (see ChainCache)."""
+    facts: Facts | None = None
+    """What scans of `history` find, when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +135,20 @@ class Engine:
             loaded = await load_history(
                 self.store, self.parsed, request.previous_response_id, self.chains
             )
-        history = loaded.items
+        history, facts = loaded.items, loaded.facts
         size = len(request.input) if isinstance(request.input, list) else 0
         items = await offload(size, normalize_input, request.input)
         items = await resolve_references(self.store, items)
         where = "conversation" if conversation else "previous_response_id"
-        history_view = await self.files.readable(history, where, history=True)
+        if facts is not None and not facts.files:
+            history_view = history  # known to hold no file parts: no scan
+        else:
+            history_view = await self.files.readable(history, where, history=True)
         input_view = await self.files.readable(items, "input")
 
         def build() -> ModelRequest:
-            check_answers(history, items)
-            view = context_view(history_view, input_view, self.keys, where, citations)
+            check_answers(history, items, (facts.calls, facts.approvals) if facts else None)
+            view = context_view(history_view, input_view, self.keys, where, citations, facts)
             model_request = _model_request(request, view, plan)
             model_request.memo = self.memos
             for name, value in (overrides or {}).items():
@@ -183,6 +189,7 @@ class Engine:
             model_request=model_request,
             history=loaded.items,
             chain_version=loaded.version,
+            facts=loaded.facts,
             skipped_tools=plan.skipped,
             builtins=builtins,
             citations=citations,
@@ -251,10 +258,11 @@ class Engine:
                 raise
             log.exception("could not store response %s", final.id)
             return
-        if p.chain_version is not None and final.conversation is None:
+        if p.chain_version is not None and p.facts is not None and final.conversation is None:
             # The next turn most likely continues this one: its chain is known already.
-            chain = [*p.history, *p.input_items, *final.output]
-            self.chains.put(final.id, p.chain_version, chain)
+            new = [*p.input_items, *final.output]
+            chain = History([*p.history, *new], p.chain_version, p.facts.plus(new))
+            self.chains.put(final.id, chain)
 
 
 def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:

@@ -4,6 +4,7 @@ Everything here raises before a stream starts, so clients get a plain JSON 400.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import jsonschema
 
@@ -264,15 +265,27 @@ _ANSWERS = {
 }
 
 
-_CALLS = frozenset(_ANSWERS.values())
+CALL_TYPES = frozenset(_ANSWERS.values())
 
 
-def check_answers(history: list[Item], input_items: list[Item]) -> None:
-    """Every tool output answers a call, and every approval answers a request, in context."""
+def answerable(items: list[Item]) -> tuple[set[tuple[str, Any]], set[str | None]]:
+    """The (type, call_id) of each call in `items`, and the ids of approval requests."""
     # Only call items can be answered: skip the rest before reading `call_id` (an attribute
     # lookup that fails on a message costs a pydantic __getattr__ per history item).
-    calls = {(item.type, getattr(item, "call_id", None)) for item in history if item.type in _CALLS}
-    requests = {item.id for item in history if isinstance(item, McpApprovalRequest)}
+    calls = {
+        (item.type, getattr(item, "call_id", None)) for item in items if item.type in CALL_TYPES
+    }
+    return calls, {item.id for item in items if isinstance(item, McpApprovalRequest)}
+
+
+def check_answers(
+    history: list[Item],
+    input_items: list[Item],
+    known: tuple[frozenset, frozenset] | None = None,
+) -> None:
+    """Every tool output answers a call, and every approval answers a request, in context.
+    `known`: what `answerable(history)` gives, when it is known already."""
+    calls, requests = (set(known[0]), set(known[1])) if known else answerable(history)
     for i, item in enumerate(input_items):
         call_id = getattr(item, "call_id", None)
         wanted = _ANSWERS.get(item.type)

@@ -56,11 +56,12 @@ def builtin_tool(config: object, options: ToolOptions, context: ToolContext) -> 
     return factory(config, options, context) if factory else None
 
 
-_TOOL_ITEMS = (McpCall, McpApprovalRequest, McpApprovalResponse, McpListTools, FileSearchCall)
+TOOL_ITEMS = (McpCall, McpApprovalRequest, McpApprovalResponse, McpListTools, FileSearchCall)
+"""Items of built-in tools, which the model sees as function calls and results."""
 
 
 def model_items(items: list[Item], citations: Citations | None = None) -> list[Item]:
     """Built-in tool items as the model sees them (calls and their results as functions)."""
-    if not any(isinstance(item, _TOOL_ITEMS) for item in items):
+    if not any(isinstance(item, TOOL_ITEMS) for item in items):
         return items  # most histories: one cheap pass instead of two rebuilding ones
     return file_search.model_items(mcp.model_items(items), citations)
