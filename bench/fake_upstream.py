@@ -74,6 +74,7 @@ class FakeUpstream:
         """Picks the reply from the request body when nothing is scripted (benchmarks)."""
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.record = True
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -99,7 +100,8 @@ class FakeUpstream:
 
     async def _chat(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
-        self.requests.append(body)
+        if self.record:
+            self.requests.append(body)
         if self.replies:
             reply = self.replies.popleft()
         else:
@@ -180,6 +182,18 @@ def _chunks(body: dict[str, Any], reply: Reply):
         yield {**base, "choices": [], "usage": usage}
 
 
+SLOW_SECONDS = 30.0
+
+
+def bench_reply(body: dict[str, Any]) -> Reply:
+    """The standalone server's answers: instant, or (for a last message containing "!slow")
+    a first chunk then a long stall — an idle stream, for memory and concurrency benchmarks."""
+    last = (body.get("messages") or [{}])[-1].get("content")
+    if isinstance(last, str) and "!slow" in last:
+        return Reply(text="slow answer", stall_after_first=SLOW_SECONDS)
+    return Reply(text="Hello from the fake upstream.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -187,7 +201,9 @@ def main() -> None:
     args = parser.parse_args()
     from bench.servers import run
 
-    run(FakeUpstream().app, args.host, args.port)
+    upstream = FakeUpstream(responder=bench_reply)
+    upstream.record = False  # a long benchmark would keep every request body
+    run(upstream.app, args.host, args.port)
 
 
 if __name__ == "__main__":
