@@ -8,7 +8,7 @@ from responsd.types._base import WireModel, omitted_when_none
 
 CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace"})
 """Tool types whose calls are returned to the client; every other type is a hosted tool."""
-_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {"mcp", "file_search"}
+_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {"mcp", "file_search", "computer_use_preview"}
 
 
 class FunctionTool(WireModel):
@@ -112,6 +112,16 @@ class HostedTool(WireModel):
     type: str
 
 
+class ComputerUsePreviewTool(HostedTool):
+    """The computer tool (withheld: clients run it); its settings are checked, as the hosted
+    API checks them, so what is echoed is a valid tool."""
+
+    type: Literal["computer_use_preview"] = "computer_use_preview"
+    environment: Literal["windows", "mac", "linux", "ubuntu", "browser"]
+    display_width: int
+    display_height: int
+
+
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     return kind if isinstance(kind, str) and kind in _MODELLED_TOOL_TYPES else "hosted"
@@ -123,6 +133,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[NamespaceTool, Tag("namespace")]
     | Annotated[McpTool, Tag("mcp")]
     | Annotated[FileSearchTool, Tag("file_search")]
+    | Annotated[ComputerUsePreviewTool, Tag("computer_use_preview")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]
