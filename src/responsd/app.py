@@ -31,7 +31,6 @@ from responsd.engine.library import Library
 from responsd.engine.loop import Engine, EngineOptions
 from responsd.providers.base import Provider
 from responsd.providers.hub import fetch_model
-from responsd.providers.local import LocalModel, LocalModelConfig, default_model_path
 from responsd.providers.openai_chat import OpenAIChatModel, UpstreamConfig
 from responsd.retrieval.embedders import build_embedder
 from responsd.sealing import KeyRing
@@ -45,6 +44,8 @@ def local_model_path(settings: Settings) -> Path:
         return settings.model_path
     if settings.model:
         return fetch_model(settings.model)
+    from responsd.providers.local import default_model_path
+
     return default_model_path()
 
 
@@ -60,6 +61,10 @@ def build_provider(settings: Settings) -> Provider:
             context_window=settings.upstream_context_window,
         )
         return OpenAIChatModel(config)
+    # Imported here: llama.cpp's library costs ~20 MiB of memory a server on an upstream
+    # never uses.
+    from responsd.providers.local import LocalModel, LocalModelConfig
+
     config = LocalModelConfig(
         model_path=local_model_path(settings),
         context_size=settings.local_context,

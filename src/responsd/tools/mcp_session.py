@@ -11,18 +11,19 @@ Every connection passes the outbound guard (`netguard`). Failures come out as
 `McpFailure`, carrying the wire form of the hosted API's `mcp_call.error`.
 """
 
+from __future__ import annotations
+
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx2
 import orjson
-from mcp import Client, types
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+
+if TYPE_CHECKING:  # the SDK is imported on first use: ~30 MiB a server without MCP never needs
+    from mcp import Client
 
 from responsd.tools.netguard import PrivateAddressError, guarded_client
 
@@ -60,6 +61,10 @@ def _client_factory(endpoint: McpEndpoint):
 
 async def _with_client(endpoint: McpEndpoint, operation: Callable[[Client], Awaitable[T]]) -> T:
     """Run `operation` on a connected client: streamable HTTP, or SSE for older servers."""
+    from mcp import Client
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
     factory = _client_factory(endpoint)
     connected = False
     try:
@@ -106,6 +111,8 @@ def _failure(exc: BaseException) -> McpFailure:
     exc = _innermost(exc)
     if isinstance(exc, McpFailure):
         return exc
+    from mcp.shared.exceptions import MCPError
+
     if isinstance(exc, MCPError):
         return McpFailure({"type": "mcp_protocol_error", "code": exc.code, "message": str(exc)})
     if isinstance(exc, httpx2.HTTPStatusError):
@@ -164,6 +171,8 @@ async def list_tools(endpoint: McpEndpoint) -> list[dict[str, Any]]:
 
 async def call_tool(endpoint: McpEndpoint, name: str, arguments: dict[str, Any]) -> str:
     """The tool's output as text; `McpFailure` when it failed (an error result included)."""
+
+    from mcp import types
 
     async def operation(client: Client) -> str:
         # Sent as a plain request: the SDK's call_tool first lists the server's tools to
