@@ -51,7 +51,7 @@ def local_model_path(settings: Settings) -> Path:
 
 def build_provider(settings: Settings) -> Provider:
     if settings.upstream_url:
-        config = UpstreamConfig(
+        upstream = UpstreamConfig(
             base_url=settings.upstream_url,
             api_key=settings.upstream_api_key,
             read_timeout=settings.upstream_timeout,
@@ -60,7 +60,7 @@ def build_provider(settings: Settings) -> Provider:
             reasoning_history=settings.upstream_reasoning_history,
             context_window=settings.upstream_context_window,
         )
-        return OpenAIChatModel(config)
+        return OpenAIChatModel(upstream)
     # Imported here: llama.cpp's library costs ~20 MiB of memory a server on an upstream
     # never uses.
     from responsd.providers.local import LocalModel, LocalModelConfig

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         except ModelFetchError as exc:
             sys.exit(f"responsd: {exc}")
         settings = Settings(**given)
-    options = {
+    options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,

@@ -53,7 +53,7 @@ class ResponsdError(Exception):
 class InvalidRequestError(ResponsdError):
     status_code = 400
     type = "invalid_request_error"
-    code = None
+    code: str | None = None
     response_code = "invalid_prompt"
 
 

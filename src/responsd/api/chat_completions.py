@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from responsd.api.disconnect import cancelled_on_disconnect
 from responsd.api.pages import json_response, list_object
-from responsd.api.parsing import parse_body, query_choice, query_int, validate
+from responsd.api.parsing import parse_body, query_int, query_order, validate
 from responsd.api.sse import DONE_FRAME
 from responsd.engine.chat_input import as_response_body
 from responsd.engine.chat_output import ChunkWriter, chat_completion
@@ -41,8 +41,8 @@ async def create_chat_completion(request: Request) -> Response:
     chat = await parse_body(request, ChatCompletionRequest)
     translation = as_response_body(chat)
     try:
-        request = validate(ResponseCreateRequest, translation.body)
-        prepared = await engine.prepare(request, overrides=translation.overrides())
+        create = validate(ResponseCreateRequest, translation.body)
+        prepared = await engine.prepare(create, overrides=translation.overrides())
     except InvalidRequestError as exc:  # named as the chat request names it
         exc.param = translation.chat_param(exc.param)
         raise
@@ -170,7 +170,7 @@ async def list_chat_completions(request: Request) -> Response:
         metadata,
         params.get("after"),
         query_int(request, "limit", 20, 1, 100),
-        query_choice(request, "order", "asc", ("asc", "desc")),  # type: ignore[arg-type]
+        query_order(request, "asc"),
     )
     return json_response(list_object([_stored(*row) for row in rows], more))
 
@@ -182,7 +182,7 @@ async def list_messages(request: Request) -> Response:
         raise _not_found(completion_id)
     messages = orjson.loads(raw)
     limit = query_int(request, "limit", 20, 1, 100)
-    if query_choice(request, "order", "asc", ("asc", "desc")) == "desc":
+    if query_order(request, "asc") == "desc":
         messages.reverse()
     after = request.query_params.get("after")
     ids = [m["id"] for m in messages]

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from responsd.api.pages import list_page
-from responsd.api.parsing import parse_body, query_choice, query_int
+from responsd.api.parsing import parse_body, query_int, query_order
 from responsd.engine.context import conversation_not_found, normalize_input
 from responsd.engine.requests import SUPPORTED_INCLUDES, check_items
 from responsd.errors import InvalidRequestError, NotFoundError
@@ -64,7 +64,7 @@ def _check_include(request: Request) -> None:
 
 def _items(items: list) -> list[tuple[str, str]]:
     check_items(items, "items")
-    return [(item.id, item.model_dump_json()) for item in normalize_input(items)]
+    return [(item.id or "", item.model_dump_json()) for item in normalize_input(items)]
 
 
 async def create_conversation(request: Request) -> Response:
@@ -119,7 +119,7 @@ async def list_items(request: Request) -> Response:
         conversation_id,
         request.query_params.get("after"),
         query_int(request, "limit", 20, 1, 100),
-        query_choice(request, "order", "desc", ("asc", "desc")),  # type: ignore[arg-type]
+        query_order(request, "desc"),
     )
     if page is None:
         raise conversation_not_found(conversation_id)

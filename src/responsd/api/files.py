@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from responsd.api.pages import json_response, list_object
-from responsd.api.parsing import parse_body, query_choice, query_int
+from responsd.api.parsing import parse_body, query_int, query_order
 from responsd.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
 from responsd.ids import new_id
 from responsd.store.files import FileStore
@@ -153,7 +153,7 @@ async def create_file(request: Request) -> Response:
 async def list_files(request: Request) -> Response:
     purpose = request.query_params.get("purpose")
     limit = query_int(request, "limit", 10_000, 1, 10_000)
-    order = query_choice(request, "order", "desc", ("asc", "desc"))
+    order = query_order(request, "desc")
     rows, more = await _files(request).list_page(
         purpose, request.query_params.get("after"), limit, order, int(time.time())
     )
@@ -225,7 +225,7 @@ async def create_upload(request: Request) -> Response:
     }
     if body.expires_after is not None:  # applies to the file the upload creates
         expires = _expiry(body.expires_after.anchor, body.expires_after.seconds, created_at)
-        row["file_expires_after"] = expires - created_at
+        row["file_expires_after"] = None if expires is None else expires - created_at
     await _files(request).create_upload(row)
     return json_response(upload_object(row))
 

@@ -1,6 +1,6 @@
 """Request bodies and query strings → validated models, or a 400 that names the field."""
 
-from typing import TypeVar
+from typing import Literal, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -31,7 +31,7 @@ def _parse(raw: bytes, model: type[ModelT]) -> ModelT:
         # between them, then the rest of the request without it.
         parsed = [item for start in range(0, len(items), CHUNK) for item in _chunk(data, start)]
         request = _validate(model, {**data, "input": []}, data)
-        request.input = parsed
+        setattr(request, "input", parsed)  # noqa: B010 (any model with an `input` field)
         return request
     return _validate(model, data, data)
 
@@ -41,7 +41,7 @@ def _chunk(data: dict, start: int) -> list:
         return _ITEMS.validate_python(data["input"][start : start + CHUNK])
     except ValidationError as exc:
         errors = [
-            {**e, "loc": ("input", start + e["loc"][0], *e["loc"][1:])}
+            {**e, "loc": ("input", start + int(e["loc"][0]), *e["loc"][1:])}
             for e in exc.errors(include_url=False)
         ]
         raise validation_error(errors, data) from exc
@@ -97,3 +97,11 @@ def query_choice(request: Request, name: str, default: str, choices: tuple[str, 
             f"Invalid value for '{name}': expected one of {', '.join(choices)}.", param=name
         )
     return value
+
+
+Order = Literal["asc", "desc"]
+
+
+def query_order(request: Request, default: Order) -> Order:
+    """The `order` query parameter of a list endpoint."""
+    return cast(Order, query_choice(request, "order", default, ("asc", "desc")))

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from responsd.api.disconnect import cancelled_on_disconnect
 from responsd.api.pages import list_page
-from responsd.api.parsing import parse_body, query_choice, query_int
+from responsd.api.parsing import parse_body, query_int, query_order
 from responsd.api.sse import sse_frames, stored_frames
 from responsd.engine.background import BackgroundRunner
 from responsd.engine.compaction import compact
@@ -63,12 +63,13 @@ async def create_response(request: Request) -> Response:
         return _json(prepared.snapshot.model_dump_json(), headers)
     run = engine.run(prepared)
     if body.stream:
-        return _event_stream(sse_frames(run), headers)
+        return _event_stream(sse_frames(aiter(run)), headers)
     async with cancelled_on_disconnect(request):
         async for _event in run:
             pass
     if run.failure is not None:
         raise run.failure
+    assert run.final_json is not None  # set by every ending that is not a failure
     return _json(run.final_json, headers)
 
 
@@ -103,12 +104,12 @@ async def cancel_response(request: Request) -> Response:
 async def list_input_items(request: Request) -> Response:
     response_id = request.path_params["response_id"]
     limit = query_int(request, "limit", 20, 1, 100)
-    order = query_choice(request, "order", "desc", ("asc", "desc"))
+    order = query_order(request, "desc")
     page = await _engine(request).store.list_input_items(
         response_id,
         request.query_params.get("after"),
         limit,
-        order,  # type: ignore[arg-type]
+        order,
     )
     if page is None:
         raise _not_found(response_id)

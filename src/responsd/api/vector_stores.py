@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from responsd.api.pages import json_response, list_object
-from responsd.api.parsing import parse_body, query_choice, query_int
+from responsd.api.parsing import parse_body, query_int, query_order
 from responsd.engine.library import Library
 from responsd.errors import InvalidRequestError, NotFoundError
 from responsd.ids import new_id
@@ -66,6 +66,14 @@ def check_attributes(value: Attributes, param: str) -> str:
                 f"The value of attribute '{key}' is over 512 characters.", param=param
             )
     return orjson.dumps(value).decode()
+
+
+async def _stored(request: Request, store_id: str) -> dict[str, Any]:
+    """A store just written by this request (it exists: only a delete races it)."""
+    row = await _stores(request).get(store_id)
+    if row is None:
+        raise NotFoundError(f"No vector store found with id '{store_id}'.", param="vector_store_id")
+    return row
 
 
 def store_object(row: dict[str, Any], now: int) -> dict[str, Any]:
@@ -188,12 +196,12 @@ async def create_store(request: Request) -> Response:
     files = [_file_row(store_id, f, "{}", strategy) for f in file_ids]
     await _stores(request).create(row, files)
     _library(request).wake()
-    return _json(store_object(await _stores(request).get(store_id), now))
+    return _json(store_object(await _stored(request, store_id), now))
 
 
 async def list_stores(request: Request) -> Response:
     limit = query_int(request, "limit", 20, 1, 100)
-    order = query_choice(request, "order", "desc", ("asc", "desc"))
+    order = query_order(request, "desc")
     params = request.query_params
     rows, more = await _stores(request).list_page(
         params.get("after"), limit, order, params.get("before")
@@ -221,7 +229,7 @@ async def update_store(request: Request) -> Response:
         values["expires_at"] = row["last_active_at"] + expiry.days * 86400 if expiry else None
     if values:
         await _stores(request).update(row["id"], values)
-    return _json(store_object(await _stores(request).get(row["id"]), int(time.time())))
+    return _json(store_object(await _stored(request, row["id"]), int(time.time())))
 
 
 async def delete_store(request: Request) -> Response:
@@ -286,7 +294,7 @@ async def add_file(request: Request) -> Response:
 async def list_store_files(request: Request, batch_id: str | None = None) -> Response:
     store = await _found_store(request)
     limit = query_int(request, "limit", 20, 1, 100)
-    order = query_choice(request, "order", "desc", ("asc", "desc"))
+    order = query_order(request, "desc")
     status = request.query_params.get("filter")
     if status is not None and status not in ("in_progress", "completed", "failed", "cancelled"):
         raise InvalidRequestError(
@@ -361,8 +369,9 @@ async def create_batch(request: Request) -> Response:
             _file_row(store["id"], f, default_attributes, default_strategy, batch_id) for f in ids
         ]
     else:
-        await _known_files(request, [f.file_id for f in body.files], "files")
-        for i, f in enumerate(body.files):
+        files = body.files or []  # the request model requires one of the two
+        await _known_files(request, [f.file_id for f in files], "files")
+        for i, f in enumerate(files):
             strategy = (
                 resolve_strategy(f.chunking_strategy, f"files[{i}].chunking_strategy")
                 if f.chunking_strategy is not None
@@ -384,7 +393,9 @@ async def create_batch(request: Request) -> Response:
     }
     await _stores(request).add_files(store["id"], entries, batch)
     _library(request).wake()
-    return _json(batch_object(await _stores(request).get_batch(store["id"], batch_id)))
+    batch_row = await _stores(request).get_batch(store["id"], batch_id)
+    assert batch_row is not None  # just created
+    return _json(batch_object(batch_row))
 
 
 async def _found_batch(request: Request) -> dict[str, Any]:

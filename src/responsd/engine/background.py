@@ -122,7 +122,9 @@ class BackgroundRunner:
             if state and state[1] in TERMINAL_STATUSES:
                 return state[2]
             await asyncio.sleep(FOLLOW_POLL)
-        return (await self.store.state(response_id))[2]
+        state = await self.store.state(response_id)
+        assert state is not None  # its row exists: the cancel was accepted for it
+        return state[2]
 
     async def follow(self, response_id: str, after: int) -> AsyncIterator[tuple[int, str, str]]:
         """Stored events after `after`, then live ones, until the response ends."""
@@ -191,6 +193,8 @@ class BackgroundRunner:
 
     async def _prepare_again(self, response_id: str, request_json: str) -> PreparedResponse | None:
         state = await self.store.state(response_id)
+        if state is None:  # deleted while queued: nothing to run
+            return None
         created_at = orjson.loads(state[2])["created_at"]
         request = ResponseCreateRequest.model_validate_json(request_json)
         try:

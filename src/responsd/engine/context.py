@@ -2,7 +2,7 @@
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from pydantic import TypeAdapter
 
@@ -85,18 +85,19 @@ class ParsedItems:
         self._max_chars = max_chars
 
     def parse(self, bodies: list[str]) -> list[Item]:
-        found = [self._items.get(body) for body in bodies]
-        missing = [body for body, item in zip(bodies, found, strict=True) if item is None]
-        if missing:
-            fresh = iter(parse_items(missing))
-            found = [item if item is not None else next(fresh) for item in found]
-            for body, item in zip(bodies, found, strict=True):
-                if body not in self._items:
-                    self._chars += len(body)
-                self._items[body] = item
-            while self._chars > self._max_chars:
-                evicted, _ = self._items.popitem(last=False)
-                self._chars -= len(evicted)
+        known = [self._items.get(body) for body in bodies]
+        missing = [body for body, item in zip(bodies, known, strict=True) if item is None]
+        if not missing:
+            return cast(list[Item], known)
+        fresh = iter(parse_items(missing))
+        found = [item if item is not None else next(fresh) for item in known]
+        for body, item in zip(bodies, found, strict=True):
+            if body not in self._items:
+                self._chars += len(body)
+            self._items[body] = item
+        while self._chars > self._max_chars:
+            evicted, _ = self._items.popitem(last=False)
+            self._chars -= len(evicted)
         return found
 
 
@@ -279,8 +280,11 @@ def model_view(items: list[Item], keys: KeyRing, where: str) -> list[Item]:
     view: list[Item] = []
     for i, item in enumerate(items):
         param = f"{where}[{i}].encrypted_content" if where == "input" else where
-        sealed = isinstance(item, Reasoning) and item.encrypted_content
-        if sealed and (where == "input" or not item.content):
+        if (
+            isinstance(item, Reasoning)
+            and item.encrypted_content
+            and (where == "input" or not item.content)
+        ):
             text = keys.open("reasoning", item.encrypted_content, param)["text"]
             if not item.content:
                 item = item.model_copy(update={"content": [ReasoningText(text=text)]})

@@ -61,6 +61,7 @@ class FileReader:
             if not has_files(item):
                 view.append(item)
                 continue
+            assert isinstance(item, Message) and isinstance(item.content, list)  # has_files
             parts = []
             for j, part in enumerate(item.content):
                 param = f"{where}[{i}].content[{j}]" if not history else where

@@ -150,7 +150,14 @@ class Engine:
             check_answers(history, items, (facts.calls, facts.approvals) if facts else None)
             view = context_view(history_view, input_view, self.keys, where, citations, facts)
             model_request = _model_request(request, view, plan)
-            model_request.memo = self.memos
+            if (
+                facts is not None
+                and not (facts.sealed or facts.tool_items)
+                and history_view is history
+            ):
+                # The view begins with the history items themselves: worth remembering.
+                model_request.memo = self.memos
+                model_request.memo_items = len(history)
             for name, value in (overrides or {}).items():
                 setattr(model_request, name, value)
             self.provider.validate(model_request)
@@ -266,7 +273,8 @@ class Engine:
 
 
 def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:
-    return [[(item.id, item.model_dump_json()) for item in items] for items in lists]
+    # Every item has its id by now (normalize_input, the output builder).
+    return [[(item.id or "", item.model_dump_json()) for item in items] for items in lists]
 
 
 def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) -> ModelRequest:

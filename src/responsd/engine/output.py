@@ -5,13 +5,13 @@ reducer can own what it receives.
 """
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 from responsd.engine.citations import CitationFilter
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
 from responsd.tools.file_search import Citations
-from responsd.types.content import OutputText, ReasoningText, Refusal, SummaryText
+from responsd.types.content import ContentPart, OutputText, ReasoningText, Refusal, SummaryText
 from responsd.types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -97,6 +97,18 @@ class OutputBuilder:
     citations: Citations | None = None
     """Sources shown to the model (file_search): their markers in text become annotations."""
 
+    @property
+    def open_reasoning(self) -> _OpenReasoning:
+        """The reasoning item being written (callers only ask while one is open)."""
+        assert self.reasoning_item is not None, "no reasoning item is open"
+        return self.reasoning_item
+
+    @property
+    def open_message(self) -> _OpenMessage:
+        """The message being written (callers only ask while one is open)."""
+        assert self.message is not None, "no message is open"
+        return self.message
+
     def begin_turn(self) -> None:
         self.kept_this_turn = self.dropped_calls = self.client_calls = 0
         self.builtin_calls = []
@@ -135,16 +147,20 @@ class OutputBuilder:
 
     def end_reasoning_text(self) -> tuple[Events, str]:
         """Finish the raw reasoning; the item stays open for summaries (`finish_reasoning`)."""
-        r = self.reasoning_item
+        r = self.open_reasoning
         r.text = "".join(r.chunks)
-        ids = {"item_id": r.item_id, "output_index": r.output_index, "content_index": 0}
+        ids: dict[str, Any] = {
+            "item_id": r.item_id,
+            "output_index": r.output_index,
+            "content_index": 0,
+        }
         return [
             ResponseReasoningTextDoneEvent(**ids, text=r.text),
             ResponseContentPartDoneEvent(**ids, part=ReasoningText(text=r.text)),
         ], r.text
 
     def summary_start(self) -> Events:
-        r = self.reasoning_item
+        r = self.open_reasoning
         r.summary.append(SummaryText(text=""))
         return [
             ResponseReasoningSummaryPartAddedEvent(
@@ -156,7 +172,7 @@ class OutputBuilder:
         ]
 
     def summary_delta(self, delta: str) -> ResponseStreamEvent:
-        r = self.reasoning_item
+        r = self.open_reasoning
         r.summary[-1].text += delta
         return ResponseReasoningSummaryTextDeltaEvent(
             item_id=r.item_id,
@@ -166,8 +182,8 @@ class OutputBuilder:
         )
 
     def summary_end(self) -> Events:
-        r = self.reasoning_item
-        ids = {"item_id": r.item_id, "output_index": r.output_index}
+        r = self.open_reasoning
+        ids: dict[str, Any] = {"item_id": r.item_id, "output_index": r.output_index}
         index, text = len(r.summary) - 1, r.summary[-1].text
         return [
             ResponseReasoningSummaryTextDoneEvent(**ids, summary_index=index, text=text),
@@ -177,7 +193,7 @@ class OutputBuilder:
         ]
 
     def finish_reasoning(self, encrypted_content: str | None) -> Events:
-        r, self.reasoning_item = self.reasoning_item, None
+        r, self.reasoning_item = self.open_reasoning, None
         item = Reasoning(
             id=r.item_id,
             summary=[part.model_copy() for part in r.summary],
@@ -189,7 +205,7 @@ class OutputBuilder:
 
     def text(self, delta: str) -> Events:
         events = self._open_part("text")
-        m = self.message
+        m = self.open_message
         if self.citations is not None and self.citations.sources:
             if m.markers is None:
                 m.markers = CitationFilter(self.citations)
@@ -198,8 +214,12 @@ class OutputBuilder:
         return events + self._text_events(delta, [])
 
     def _text_events(self, delta: str, annotations: list[dict]) -> Events:
-        m = self.message
-        ids = {"item_id": m.item_id, "output_index": m.output_index, "content_index": len(m.parts)}
+        m = self.open_message
+        ids: dict[str, Any] = {
+            "item_id": m.item_id,
+            "output_index": m.output_index,
+            "content_index": len(m.parts),
+        }
         events: Events = []
         if delta:
             m.chunks.append(delta)
@@ -215,7 +235,7 @@ class OutputBuilder:
 
     def refusal(self, delta: str) -> Events:
         events = self._open_part("refusal")
-        m = self.message
+        m = self.open_message
         m.chunks.append(delta)
         events.append(
             ResponseRefusalDeltaEvent(
@@ -295,14 +315,10 @@ class OutputBuilder:
     def _open_part(self, kind: Literal["text", "refusal"]) -> Events:
         events: Events = []
         if self.message is None:
-            self.message = _OpenMessage(new_item_id("message"), self.take_index())
-            item = Message(
-                id=self.message.item_id, role="assistant", content=[], status="in_progress"
-            )
-            events.append(
-                ResponseOutputItemAddedEvent(output_index=self.message.output_index, item=item)
-            )
-        m = self.message
+            opened = self.message = _OpenMessage(new_item_id("message"), self.take_index())
+            item = Message(id=opened.item_id, role="assistant", content=[], status="in_progress")
+            events.append(ResponseOutputItemAddedEvent(output_index=opened.output_index, item=item))
+        m = self.open_message
         if m.kind == kind:
             return events
         if m.kind is not None:
@@ -320,7 +336,7 @@ class OutputBuilder:
         return events
 
     def _close_part(self) -> Events:
-        m = self.message
+        m = self.open_message
         events: Events = []
         if m.kind == "text" and m.markers is not None:
             events = self._text_events(*m.markers.flush())
@@ -328,7 +344,11 @@ class OutputBuilder:
         text = "".join(m.chunks)
         m.chunks = []
         index = len(m.parts)
-        ids = {"item_id": m.item_id, "output_index": m.output_index, "content_index": index}
+        ids: dict[str, Any] = {
+            "item_id": m.item_id,
+            "output_index": m.output_index,
+            "content_index": index,
+        }
         if m.kind == "text":
             part: OutputText | Refusal = OutputText(text=text, annotations=m.annotations)
             m.annotations = []
@@ -345,8 +365,9 @@ class OutputBuilder:
         if self.message is None:
             return []
         events = self._close_part() if self.message.kind else []
-        m = self.message
-        item = Message(id=m.item_id, role="assistant", content=m.parts, status=status)
+        m = self.open_message
+        content = cast(list[ContentPart], m.parts)
+        item = Message(id=m.item_id, role="assistant", content=content, status=status)
         events.append(ResponseOutputItemDoneEvent(output_index=m.output_index, item=item))
         self.message = None
         return events

@@ -23,7 +23,7 @@ def check_output_text(fmt: TextFormat, texts: list[str]) -> None:
             f"The model's reply is not valid JSON, which text.format requires ({exc}). "
             f"The reply began: {text[:200]!r}"
         ) from exc
-    if isinstance(fmt, FormatJSONObject):
+    if not isinstance(fmt, FormatJSONSchema):  # json_object
         if not isinstance(value, dict):
             raise ModelOutputError(
                 "The model's reply is JSON but not an object, as json_object requires."

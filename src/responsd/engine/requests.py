@@ -177,7 +177,7 @@ UNSUPPORTED_ITEMS = {
 def check_items(items: list, where: str) -> None:
     """400 naming the first item of a known type this server cannot honour."""
     for i, item in enumerate(items):
-        if (message := UNSUPPORTED_ITEMS.get(getattr(item, "type", None))) is not None:
+        if (message := UNSUPPORTED_ITEMS.get(getattr(item, "type", ""))) is not None:
             raise UnsupportedParameterError(message, param=f"{where}[{i}]")
 
 
@@ -251,7 +251,7 @@ def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:
             param="tool_choice.server_label",
         )
     # The tool's function is only known once the server listed it; a wrong name fails then.
-    return ForcedTool(function_name(label, name)) if name else "required"
+    return ForcedTool(function_name(str(label), name)) if name else "required"
 
 
 # Output items and the call item type each must answer.

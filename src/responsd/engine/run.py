@@ -188,7 +188,7 @@ class ResponseRun:
             yield event
         if not incomplete:  # a strict function's arguments must follow its schema
             for spec, arguments in builder.strict_calls:
-                check_arguments(spec.name, spec.parameters, arguments)
+                check_arguments(spec.name, spec.parameters or {}, arguments)
         if usage is not None:
             self.usage = usage if self.usage is None else _add(self.usage, usage)
 
@@ -211,9 +211,10 @@ class ResponseRun:
 
     def _decide(self) -> NextStep:
         builder = self.builder
-        if self.finish in ("length", "content_filter"):
-            reason = "max_output_tokens" if self.finish == "length" else "content_filter"
-            return NextStepFinish("incomplete", reason)
+        if self.finish == "length":
+            return NextStepFinish("incomplete", "max_output_tokens")
+        if self.finish == "content_filter":
+            return NextStepFinish("incomplete", "content_filter")
         if builder.builtin_calls:
             jobs = [self._job(spec, arguments) for spec, arguments in builder.builtin_calls]
             return NextStepRunTools(jobs, then_stop=builder.client_calls > 0)
@@ -252,7 +253,7 @@ class ResponseRun:
         if step.status == "incomplete":
             update = {
                 "status": ResponseStatus.INCOMPLETE,
-                "incomplete_details": IncompleteDetails(reason=step.reason),
+                "incomplete_details": IncompleteDetails(reason=step.reason or "max_output_tokens"),
             }
         else:
             try:

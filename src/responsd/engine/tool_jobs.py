@@ -69,6 +69,7 @@ async def run_jobs(
 
 
 async def _progress(job: ToolJob, index: int) -> AsyncIterator[ResponseStreamEvent]:
+    assert job.run is not None  # only jobs that run come here
     final: Item | None = None
     failure: Exception | None = None
     try:

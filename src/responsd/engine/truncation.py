@@ -26,7 +26,7 @@ PINNED = -1
 def drop_groups(items: list[Item]) -> list[int]:
     """Group number of each item (PINNED for system/developer messages), oldest first."""
     groups: list[int] = []
-    group, open_calls = -1, set()
+    group, open_calls = -1, set[str]()
     for item in items:
         if isinstance(item, Message) and item.role in ("system", "developer"):
             groups.append(PINNED)

@@ -255,15 +255,12 @@ class ModuleMigration:
                 _convert_list(item)
                 edits[item] = lambda n: _convert_list(n)
             elif isinstance(item, cst.Dict):
-                convert_message(item)
+                convert_message(item)  # raises Unsafe, else the edit below fits
                 edits[item] = lambda n: convert_message(n)
             else:
                 result = self._message_source(item, group)
                 appends.add(item)
-                edits[method_call] = lambda n, result=result: n.with_changes(
-                    func=n.func.with_changes(attr=cst.Name("extend")),
-                    args=[cst.Arg(attr(result, "output"))],
-                )
+                edits[method_call] = _extend_with_output(result)
         return value
 
     def _message_source(self, item: cst.BaseExpression, group: list[_Call]) -> cst.Name:
@@ -320,6 +317,14 @@ class ModuleMigration:
 
     def _line(self, node: cst.CSTNode) -> int:
         return self._positions[node].start.line
+
+
+def _extend_with_output(result: cst.Name) -> Edit:
+    """`messages.append(result.choices[0].message)` → `messages.extend(result.output)`."""
+    return lambda node: node.with_changes(
+        func=node.func.with_changes(attr=cst.Name("extend")),
+        args=[cst.Arg(attr(result, "output"))],
+    )
 
 
 def _argument(call: cst.Call, name: str) -> cst.BaseExpression | None:

@@ -107,8 +107,8 @@ def print_summary(summary: Summary, write: bool, err: TextIO) -> None:
     if rows:
         width = max(len("file"), *(len(name) for name, _, _ in rows))
         print(f"{'file':<{width}}  migrated  left", file=err)
-        for name, migrated, left in rows:
-            print(f"{name:<{width}}  {migrated:>8}  {left:>4}", file=err)
+        for name, migrated, kept in rows:
+            print(f"{name:<{width}}  {migrated:>8}  {kept:>4}", file=err)
     left = summary.left()
     if left:
         print("\nCalls left as Chat Completions (marked `# responsd-migrate:`):", file=err)

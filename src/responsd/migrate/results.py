@@ -6,14 +6,15 @@ at run time after the rewrite).
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import libcst as cst
 
-from responsd.migrate.syntax import Edit, Unsafe, attr, expression, string, string_value
+from responsd.migrate.syntax import Edit, Unsafe, attr, expression, string_value
 
 Path = list[str | int]
 Parent = Callable[[cst.CSTNode], cst.CSTNode | None]
-Rebuild = Callable[[cst.CSTNode], cst.BaseExpression]
+Rebuild = Callable[[Any], Any]
 
 # Event types of the Chat Completions stream helper → the Responses stream's.
 HELPER_EVENTS = {
@@ -87,7 +88,7 @@ class Reads:
             line = self._parent(self._parent(top))  # type: ignore[arg-type]
             if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
                 raise Unsafe("the message is bound to a name in a compound statement")
-            self.edits[line] = lambda _n: cst.RemoveFromParent()  # type: ignore[return-value]
+            self.edits[line] = lambda _n: cst.RemoveFromParent()
             for use in self._uses_of(alias):
                 use_top, use_path = chain(use, self._parent)
                 if not use_path and self._appended(use_top):
@@ -121,7 +122,7 @@ class Reads:
             top, path = chain(use, self._parent)
             if tuple(path) in CALL_FIELDS:
                 field = CALL_FIELDS[tuple(path)]  # type: ignore[index]
-                self.edits[top] = lambda n, field=field: n.value.with_changes(attr=cst.Name(field))
+                self.edits[top] = _field_of_value(field)
             elif path == ["id"]:
                 self.edits[top] = lambda n: n.with_changes(attr=cst.Name("call_id"))
             else:
@@ -134,13 +135,11 @@ class Reads:
             var = use.value
             if path == ["choices"] and _truth_test(top, self._parent):
                 # `if chunk.choices:` guards the delta read; text deltas are what it lets by.
-                self.edits[top] = lambda _n, var=var: expression(
-                    f'{var}.type == "response.output_text.delta"'
-                )
+                self.edits[top] = _replacement(f'{var}.type == "response.output_text.delta"')
                 continue
             if path != ["choices", 0, "delta", "content"]:
                 raise Unsafe(f"a stream chunk is used as `…{_show(path)}`")
-            self.edits[top] = lambda _n, var=var: expression(
+            self.edits[top] = _replacement(
                 f'({var}.delta if {var}.type == "response.output_text.delta" else None)'
             )
 
@@ -171,7 +170,7 @@ class Reads:
                 if old not in HELPER_EVENTS or len(compare.comparisons) != 1:
                     raise Unsafe(f"a stream event type {old!r} this tool cannot translate")
                 new = HELPER_EVENTS[old]
-                self.edits[literal] = lambda _n, new=new: string(new)
+                self.edits[literal] = _replacement(f'"{new}"')
                 continue
             raise Unsafe(f"a stream event is used as `…{_show(path)}`")
 
@@ -186,6 +185,16 @@ class Reads:
             return
         for use in self._uses_of(name):
             self.completion(use)
+
+
+def _replacement(code: str) -> Edit:
+    """An edit that puts the expression `code` in the node's place."""
+    return lambda _node: expression(code)
+
+
+def _field_of_value(field: str) -> Edit:
+    """`x.a.b` → `x.<field>` (a read one level shallower)."""
+    return lambda node: node.value.with_changes(attr=cst.Name(field))
 
 
 def _descend(node: cst.CSTNode, depth: int) -> cst.CSTNode:

@@ -1,6 +1,7 @@
 """Small helpers over libcst nodes: literal strings and dicts, attribute chains, new nodes."""
 
 from collections.abc import Callable
+from typing import Any
 
 import libcst as cst
 
@@ -9,8 +10,9 @@ class Unsafe(Exception):
     """This call cannot be migrated safely; the message says why (shown to the user)."""
 
 
-Edit = Callable[[cst.CSTNode], cst.CSTNode]
-"""Builds a node's replacement from the node as updated by the edits inside it."""
+Edit = Callable[[Any], Any]
+"""Builds a node's replacement (or a removal) from the node as updated by the edits inside
+it. Loosely typed: each edit knows the node type it was made for."""
 
 
 def string_value(node: cst.BaseExpression) -> str | None:

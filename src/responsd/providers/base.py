@@ -80,6 +80,9 @@ class ModelRequest:
     """Sampling seed for this request (Chat Completions); None: the backend's own."""
     memo: ItemMemo | None = None
     """Where conversions of `items` may be kept; the values must be treated as read-only."""
+    memo_items: int = 0
+    """How many leading `items` are history worth remembering (they come back every turn;
+    this turn's input is remembered once it is history too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ class Finish:
 
 
 ModelDelta: TypeAlias = (
-    TextDelta | RefusalDelta | ToolCallStart | ToolCallDelta | UsageDelta | Finish
+    TextDelta | RefusalDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | UsageDelta | Finish
 )
 
 
@@ -163,8 +166,8 @@ class Provider(Protocol):
         """Input tokens of `request`: exact where the provider can tokenize, else an estimate."""
         ...
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
-        """Run one model turn, yielding deltas as they come."""
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
+        """Run one model turn, yielding deltas as they come (an async generator)."""
         ...
 
     async def count_input_tokens(self, request: ModelRequest) -> int:

@@ -10,7 +10,7 @@ What the chat wire cannot carry, decided here once:
 - items of tools this server does not run are left out.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -154,15 +154,15 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> lis
     messages: list[dict[str, Any]] = []
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
-    memo = request.memo
+    memo, remembered = request.memo, request.memo_items
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
-    for item in request.items:
-        form = memo.recall(item, "chat") if memo is not None else None
+    for i, item in enumerate(request.items):
+        form = memo.recall(item, "chat") if memo is not None and i < remembered else None
         if form is None:
             form = _form(item) or _UNSHOWN
-            if memo is not None:
+            if memo is not None and i < remembered:
                 memo.remember(item, "chat", form)
-        kind, value = form
+        kind, value = cast(tuple[str, Any], form)
         if kind == "reasoning":
             if reasoning_history == "reasoning_content":
                 reasoning.extend(value)

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from llama_cpp import Llama, LlamaGrammar, llama_set_n_threads, llama_vocab_is_eog
 
@@ -324,7 +324,9 @@ class LocalModel:
         output_tokens = len(generated)
         # A loop cut short ends like a capped reply: `incomplete`, reason max_output_tokens
         # (the spec's only reason besides content_filter).
-        finish = "length" if output_tokens >= max_tokens or guard.tripped else "stop"
+        finish: Literal["stop", "length", "tool_calls"] = (
+            "length" if output_tokens >= max_tokens or guard.tripped else "stop"
+        )
         if stopper is not None and stopper.stopped:
             finish = "stop"
         if call_mode:

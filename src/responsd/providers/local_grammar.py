@@ -112,7 +112,8 @@ def bounded(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: bounded(v) if k not in ("enum", "const") else v for k, v in schema.items()}
-    kinds = out.get("type") if isinstance(out.get("type"), list) else [out.get("type")]
+    declared = out.get("type")
+    kinds: list[Any] = declared if isinstance(declared, list) else [declared]
     if "array" in kinds and "maxItems" not in out:
         out["maxItems"] = DEFAULT_MAX_ITEMS
     free_string = not {"maxLength", "pattern", "enum", "const", "format"} & out.keys()

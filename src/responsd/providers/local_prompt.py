@@ -150,4 +150,5 @@ class PromptRenderer:
     def render(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
     ) -> str:
-        return self._formatter(messages=messages, tools=tools).prompt
+        # llama-cpp-python types these as its TypedDicts; ours are the same plain dicts.
+        return self._formatter(messages=messages, tools=tools).prompt  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ client sets always wins. The Response still echoes the API defaults for unset fi
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ _GGUF_KEYS = {
 # Models whose publishers recommend settings outside the GGUF: matched by a lower-case
 # fragment of `general.name` or the file name. SmolLM2's model card generates with
 # temperature 0.2 and top_p 0.9.
-KNOWN_MODELS: dict[str, dict[str, float]] = {
+KNOWN_MODELS: dict[str, dict[str, Any]] = {
     "smollm2": {"temperature": 0.2, "top_p": 0.9},
 }
 
@@ -48,7 +49,7 @@ KNOWN_MODELS: dict[str, dict[str, float]] = {
 def model_sampling(metadata: Mapping[str, str], file_name: str) -> tuple[Sampling, str]:
     """The model's default sampling, and where it came from (for the start-up log)."""
     types = {f.name: type(getattr(LLAMA_CPP_DEFAULTS, f.name)) for f in fields(Sampling)}
-    published = {}
+    published: dict[str, Any] = {}
     for name, key in _GGUF_KEYS.items():
         if key in metadata:
             try:

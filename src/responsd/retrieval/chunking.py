@@ -43,8 +43,12 @@ def resolve_strategy(value: Any, param: str) -> dict[str, Any]:
             param=param,
         )
     size, overlap = static.get("max_chunk_size_tokens"), static.get("chunk_overlap_tokens")
-    if set(static) != {"max_chunk_size_tokens", "chunk_overlap_tokens"} or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in (size, overlap)
+    if (
+        set(static) != {"max_chunk_size_tokens", "chunk_overlap_tokens"}
+        or not isinstance(size, int)
+        or not isinstance(overlap, int)
+        or isinstance(size, bool)
+        or isinstance(overlap, bool)
     ):
         raise InvalidRequestError(
             "static needs the integers max_chunk_size_tokens and chunk_overlap_tokens.",

@@ -204,6 +204,7 @@ class Searcher:
         self._max_rows = max_cached_rows
 
     async def embed(self, texts: list[str]) -> np.ndarray:
+        assert self.embedder is not None  # only stores with vectors are searched by vectors
         return await asyncio.to_thread(self.embedder.embed, texts)
 
     async def search(
@@ -242,7 +243,8 @@ class Searcher:
             return [await self._nearest(versions, v, pool, allowed) for v in query_vectors]
 
         # Both sides at once: the database and numpy each let go of the GIL while they work.
-        *textual, semantic = await asyncio.gather(*map(by_keywords, queries), by_vectors())
+        found: list[list[Any]] = await asyncio.gather(*map(by_keywords, queries), by_vectors())
+        *textual, semantic = found
         fused: dict[int, float] = {}
         for weight, rankings in (
             (ranking.text_weight, textual),

@@ -37,4 +37,4 @@ def page(
         query = query.order_by(created.desc(), key.desc())
     rows = conn.execute(query.limit(limit + 1)).all()
     kept = rows[:limit]
-    return (kept[::-1] if backwards else kept), len(rows) > limit
+    return list(kept[::-1] if backwards else kept), len(rows) > limit

@@ -33,7 +33,7 @@ def _counts(conn: Connection, *where: Any) -> dict[str, dict[str, int]]:
     columns = [func.sum(case((vf.status == s, 1), else_=0)) for s in STATUSES]
     query = select(key, *columns, func.count(), func.coalesce(func.sum(vf.usage_bytes), 0))
     query = query.where(*where[1:]).group_by(key)
-    result: dict[str, dict[str, int]] = {}
+    result: dict[str, dict[str, Any]] = {}
     for row in conn.execute(query):
         counts = {s: int(n or 0) for s, n in zip(STATUSES, row[1:5], strict=True)}
         counts["total"] = int(row[5])

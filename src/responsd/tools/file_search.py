@@ -134,7 +134,7 @@ class FileSearch:
         return ToolJob(item, lambda index: self._run(item, index))
 
     async def _run(self, item: FileSearchCall, index: int) -> ToolProgress:
-        ids = {"item_id": item.id, "output_index": index}
+        ids: dict[str, Any] = {"item_id": item.id, "output_index": index}
         yield ResponseFileSearchCallInProgressEvent(**ids)
         yield ResponseFileSearchCallSearchingEvent(**ids)
         config = self.config
@@ -163,7 +163,7 @@ class FileSearch:
             )
             for h in hits
         ]
-        self.citations.results[item.id] = results
+        self.citations.results[item.id or ""] = results
         yield ResponseFileSearchCallCompletedEvent(**ids)
         yield item.model_copy(
             update={"status": "completed", "results": results if self.include_results else None}
@@ -197,13 +197,14 @@ def model_items(items: list[Item], citations: Citations | None) -> list[Item]:
         if not isinstance(item, FileSearchCall):
             view.append(item)
             continue
+        call_id = item.id or ""  # our own items always have one
         results = item.results
         if results is None and citations is not None:
-            results = citations.results.get(item.id)
+            results = citations.results.get(call_id)
         arguments = orjson.dumps({"queries": item.queries}).decode()
-        view.append(FunctionCall(call_id=item.id, name=FUNCTION, arguments=arguments))
+        view.append(FunctionCall(call_id=call_id, name=FUNCTION, arguments=arguments))
         view.append(
-            FunctionCallOutput(call_id=item.id, output=_results_text(item, results, citations))
+            FunctionCallOutput(call_id=call_id, output=_results_text(item, results, citations))
         )
     return view
 
@@ -217,6 +218,6 @@ def _results_text(
         return "No results found."
     lines = []
     for n, result in enumerate(results):
-        number = citations.number(item.id, n, result) if citations is not None else n + 1
+        number = citations.number(item.id or "", n, result) if citations is not None else n + 1
         lines.append(f"[{number}] {result.filename}: {result.text}")
     return CITE_NOTE + "\n\n" + "\n\n".join(lines)

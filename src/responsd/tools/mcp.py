@@ -103,7 +103,7 @@ class McpServerTool:
         return ToolJob(item, lambda index: self._list(item, index), is_call=False)
 
     async def _list(self, item: McpListTools, index: int) -> ToolProgress:
-        ids = {"item_id": item.id, "output_index": index}
+        ids: dict[str, Any] = {"item_id": item.id, "output_index": index}
         yield ResponseMcpListToolsInProgressEvent(**ids)
         try:
             tools = await list_tools(self.endpoint)
@@ -168,7 +168,7 @@ class McpServerTool:
             request = requests.get(item.approval_request_id)
             if request is None or request.id in answered:
                 continue
-            answered.add(request.id)
+            answered.add(request.id or "")
             jobs.append(self._call_job(request.name, request.arguments, request.id))
         return jobs
 
@@ -184,7 +184,7 @@ class McpServerTool:
         return ToolJob(item, lambda index: self._call(item, arguments, index))
 
     async def _call(self, item: McpCall, arguments: str, index: int) -> ToolProgress:
-        ids = {"item_id": item.id, "output_index": index}
+        ids: dict[str, Any] = {"item_id": item.id, "output_index": index}
         yield ResponseMcpCallArgumentsDeltaEvent(**ids, delta=arguments)
         yield ResponseMcpCallArgumentsDoneEvent(**ids, arguments=arguments)
         yield ResponseMcpCallInProgressEvent(**ids)
@@ -261,10 +261,12 @@ def model_items(items: list[Item]) -> list[Item]:
     return view
 
 
-def _pair(call_id: str, label: str, name: str, arguments: str, result: str | None) -> list[Item]:
+def _pair(
+    call_id: str | None, label: str, name: str, arguments: str, result: str | None
+) -> list[Item]:
     return [
-        FunctionCall(call_id=call_id, name=function_name(label, name), arguments=arguments),
-        FunctionCallOutput(call_id=call_id, output=result or ""),
+        FunctionCall(call_id=call_id or "", name=function_name(label, name), arguments=arguments),
+        FunctionCallOutput(call_id=call_id or "", output=result or ""),
     ]
 
 
