@@ -1,5 +1,6 @@
 """What the model sees: the stored chain of `previous_response_id`, then this request's input."""
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, cast
@@ -112,6 +113,9 @@ class ItemMemos:
     def __init__(self, max_items: int = 200_000):
         self._memos: dict[int, tuple[Item, dict[str, Any]]] = {}
         self._max_items = max_items
+        # Providers convert long histories on worker threads (offload): adding and evicting
+        # entries must not interleave. A recall is one dict read and needs no lock.
+        self._lock = threading.Lock()
 
     def recall(self, item: Item, key: str) -> Any:
         entry = self._memos.get(id(item))
@@ -120,12 +124,13 @@ class ItemMemos:
         return entry[1].get(key) if entry is not None and entry[0] is item else None
 
     def remember(self, item: Item, key: str, value: Any) -> None:
-        entry = self._memos.get(id(item))
-        if entry is None or entry[0] is not item:
-            entry = self._memos[id(item)] = (item, {})
-            if len(self._memos) > self._max_items:
-                del self._memos[next(iter(self._memos))]
-        entry[1][key] = value
+        with self._lock:
+            entry = self._memos.get(id(item))
+            if entry is None or entry[0] is not item:
+                entry = self._memos[id(item)] = (item, {})
+                if len(self._memos) > self._max_items:
+                    del self._memos[next(iter(self._memos))]
+            entry[1][key] = value
 
 
 @dataclass(frozen=True, slots=True)
