@@ -52,7 +52,8 @@ async def create_chat_completion(request: Request) -> Response:
     run = engine.run(prepared)
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
-        writer = ChunkWriter(completion_id, created, chat.model, include_usage)
+        tier = prepared.snapshot.service_tier  # as the final completion shows it
+        writer = ChunkWriter(completion_id, created, chat.model, include_usage, tier)
         frames = _frames(engine, chat, run, writer, keep)
         return StreamingResponse(
             frames, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

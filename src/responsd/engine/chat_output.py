@@ -116,7 +116,14 @@ def chat_completion(response: Response, completion_id: str, created: int) -> dic
 class ChunkWriter:
     """Turns a response's events into `chat.completion.chunk` objects, as they come."""
 
-    def __init__(self, completion_id: str, created: int, model: str, include_usage: bool):
+    def __init__(
+        self,
+        completion_id: str,
+        created: int,
+        model: str,
+        include_usage: bool,
+        service_tier: str = "default",
+    ):
         self.completion_id = completion_id
         self.created = created
         self._base: dict[str, Any] = {
@@ -124,7 +131,7 @@ class ChunkWriter:
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "service_tier": "default",
+            "service_tier": service_tier,
         }
         if include_usage:
             self._base["usage"] = None  # every chunk carries the key; the last one, the usage

@@ -64,9 +64,7 @@ class UpstreamHTTP:
                 content = await reply.read()
                 if reply.status >= 400:
                     raise map_status(reply.status, content, reply.headers)
-        except aiohttp.ClientError as exc:
-            raise map_transport_error(exc) from exc
-        except TimeoutError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_transport_error(exc) from exc
         try:
             return orjson.loads(content)
@@ -93,9 +91,7 @@ class UpstreamHTTP:
                 yield _lines(reply.content)
             finally:
                 reply.release()
-        except aiohttp.ClientError as exc:
-            raise map_transport_error(exc) from exc
-        except TimeoutError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_transport_error(exc) from exc
 
 
