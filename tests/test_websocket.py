@@ -134,7 +134,7 @@ def test_stored_responses_continue_across_sockets(server, upstream):
         ({"stream": True}, "stream", None),
         ({"stream_options": {}}, "stream_options", None),
         ({"background": True}, "background", None),
-        ({"generate": False}, "generate", "unsupported_parameter"),
+        ({"generate": "no"}, "generate", None),
         ({"stream_id": "lane-1"}, "stream_id", "unsupported_parameter"),
         ({"frobnicate": 1}, "frobnicate", None),
         ({"type": "response.cancel"}, "type", "unknown_event_type"),
@@ -150,6 +150,37 @@ def test_bad_frames_get_error_frames_and_the_socket_stays_usable(ws, upstream, f
         assert error["error"]["code"] == code
     _send(ws, model="fake-model", input="x")
     assert _turn(ws)[-1]["type"] == "response.completed"
+
+
+@pytest.mark.parametrize("store", [True, False])
+def test_a_warm_up_turn_runs_no_model_and_the_next_turn_continues_from_it(
+    server, ws, upstream, store
+):
+    upstream.script(Reply(text="answered"))
+    _send(
+        ws,
+        model="fake-model",
+        instructions="Be brief.",
+        input=[{"role": "developer", "content": "Prefer French."}],
+        generate=False,
+        store=store,
+    )
+    events = _turn(ws)
+    assert [e["type"] for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+    ]
+    warm = events[-1]["response"]
+    assert warm["status"] == "completed" and warm["output"] == []
+    assert upstream.requests == []
+    _send(ws, model="fake-model", input="hello", previous_response_id=warm["id"], store=store)
+    assert _turn(ws)[-1]["response"]["output"][0]["content"][0]["text"] == "answered"
+    sent = [(m["role"], m["content"]) for m in upstream.requests[0]["messages"]]
+    assert sent == [("system", "Prefer French."), ("user", "hello")]
+    if store:
+        with openai.OpenAI(base_url=server.url + "/v1", api_key="k") as client:
+            assert client.responses.retrieve(warm["id"]).output == []
 
 
 def test_malformed_json_is_an_error_frame(ws, upstream):

@@ -6,7 +6,9 @@ objects in the same order as over SSE. Turns run one at a time, in the order the
 The socket remembers its last response with its whole context, so a `previous_response_id`
 naming it continues without a database read, even with `store: false` (nothing is written).
 Request errors are `{"type": "error", "status", "error": {…}}` frames and leave the socket
-usable; the socket closes after `websocket_max_seconds` or when the client hangs up (which
+usable. A warm-up turn (`generate: false`) runs no model: it answers a completed response
+with no output whose context (instructions aside) the next turn can continue from. The socket
+closes after `websocket_max_seconds` or when the client hangs up (which
 cancels the turn in flight, like a dropped stream).
 """
 
@@ -34,7 +36,6 @@ HTTP_ONLY = {
     "background": "Background responses are not available over a WebSocket; use HTTP.",
 }
 NOT_YET = {
-    "generate": "Warm-up turns (`generate: false`) are not supported; send the turn itself.",
     "stream_id": "Several streams on one socket (`stream_id`) are not supported; open one "
     "socket per conversation.",
 }
@@ -124,6 +125,7 @@ class ResponsesSocket:
         body: dict[str, Any] = {}
         try:
             body = _create_body(frame)
+            generate = _generate(body)
             request = validate(ResponseCreateRequest, body)
             continues = self.last is not None and request.previous_response_id == (
                 self.last.response_id
@@ -135,7 +137,7 @@ class ResponsesSocket:
                 self.last = None  # a failed continuation forgets what it continued
             await self._error(exc)
             return
-        run = self.engine.run(prepared)
+        run = self.engine.run(prepared, generate=generate)
         async for event in run:
             if isinstance(event, ErrorEvent):
                 await self._error(run.failure or ResponsdError(event.message), event)
@@ -191,6 +193,16 @@ def _create_body(frame: str) -> dict[str, Any]:
         if field in data:
             raise UnsupportedParameterError(message, param=field)
     return data
+
+
+def _generate(body: dict[str, Any]) -> bool:
+    generate = body.pop("generate", True)
+    if not isinstance(generate, bool):
+        raise InvalidRequestError(
+            "`generate` must be a boolean (false: a warm-up turn with no model output).",
+            param="generate",
+        )
+    return generate
 
 
 async def responses_socket(websocket: WebSocket) -> None:

@@ -221,9 +221,10 @@ class Engine:
         _, _, model_request = await self._context(request, plan_tools(request))
         return await self.provider.count_input_tokens(model_request)
 
-    def run(self, p: PreparedResponse) -> ResponseRun:
-        """The response's events; iterate the run, then read its outcome from it."""
-        return ResponseRun(self, p)
+    def run(self, p: PreparedResponse, generate: bool = True) -> ResponseRun:
+        """The response's events; iterate the run, then read its outcome from it.
+        `generate=False` (a WebSocket warm-up) completes it with no output and no model turn."""
+        return ResponseRun(self, p, generate)
 
     def settle_reasoning(
         self, builder: OutputBuilder, request: ResponseCreateRequest

@@ -73,9 +73,10 @@ TOOLS_EXHAUSTED_NOTE = (
 class ResponseRun:
     """The events of one prepared response, and its outcome once they are all read."""
 
-    def __init__(self, engine: "Engine", p: "PreparedResponse") -> None:
+    def __init__(self, engine: "Engine", p: "PreparedResponse", generate: bool = True) -> None:
         self.engine = engine
         self.p = p
+        self.generate = generate
         self.snapshot: Response = p.snapshot
         """The response as of the last emitted event (what a cancel stores)."""
         self.failure: ResponsdError | None = None
@@ -110,6 +111,10 @@ class ResponseRun:
         yield self._emit(ResponseCreatedEvent(response=p.snapshot))
         started = p.snapshot.model_copy(update={"status": ResponseStatus.IN_PROGRESS})
         yield self._emit(ResponseInProgressEvent(response=started))
+        if not self.generate:  # a warm-up: its context is stored, nothing is generated
+            async for event in self._finish(NextStepFinish()):
+                yield event
+            return
         try:
             step: NextStep = NextStepRunAgain()
             async for event in self._setup():
