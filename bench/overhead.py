@@ -6,7 +6,9 @@ on loopback, then measures, side by side in one run:
   - requests/s with CONCURRENCY requests in flight: direct vs responsd;
   - time to first event of a stream: direct first chunk vs responsd's response.created;
   - responsd's CPU per request one at a time, with 16 and with 32 in flight;
-  - one more turn on a 50-turn and a 1,000-turn previous_response_id chain vs a fresh turn;
+  - one more turn on a 50-turn and a 1,000-turn previous_response_id chain vs a fresh turn,
+    and what responsd adds over the same upstream request sent directly (a 2,001-message
+    request costs the upstream itself more than a 1-message one);
   - responsd's RSS after the run.
 Each line shows the target of issue 12 beside it where there is one.
 
@@ -24,6 +26,7 @@ import time
 from contextlib import contextmanager
 
 import httpx
+import orjson
 
 from bench.servers import free_port, wait_healthy
 
@@ -146,7 +149,25 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
             return call
 
         turns = [continuing(chains[d]) for d in sorted(chains)]
-        fresh, *deep = await _timed((through, *turns), n // 4)
+        # The deepest turn's upstream request, sent directly: what the upstream itself
+        # spends on a long history is not responsd's.
+        history = []
+        for turn in range(1, depth + 1):
+            history += [
+                {"role": "user", "content": f"turn {turn}"},
+                {"role": "assistant", "content": "Hello from the fake upstream."},
+            ]
+        # Encoded once: the client's own JSON encoding of 2,001 messages is not the upstream's.
+        deep_chat = orjson.dumps({**chat, "messages": [*history, *chat["messages"]]})
+
+        async def direct_deep():
+            headers = {"content-type": "application/json"}
+            url = f"{upstream}/v1/chat/completions"
+            (await client.post(url, content=deep_chat, headers=headers)).raise_for_status()
+
+        direct_fresh, fresh, direct_long, *deep = await _timed(
+            (direct, through, direct_deep, *turns), n // 4
+        )
 
     print(f"requests per measurement: {n}; concurrency for throughput: {CONCURRENCY}")
     print(f"{'':36}{'direct':>10}{'responsd':>10}{'added':>10}{'target':>10}")
@@ -171,6 +192,11 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
         label = f"turn {d + 1} of a chain p50 (ms)"
         target = "<= 1.2x" if d == depth and d >= 1000 else ""
         print(f"{label:36}{'':10}{c50:10.2f}{c50 / f50:9.2f}x{target:>10}")
+    fresh_added = f50 - _pct(direct_fresh, 0.5)
+    deep_added = _pct(deep[-1], 0.5) - _pct(direct_long, 0.5)
+    print(f"{'  added over its upstream call, fresh':36}{'':10}{fresh_added:10.2f}")
+    label = f"  … turn {depth + 1}"
+    print(f"{label:36}{'':10}{deep_added:10.2f}{deep_added / fresh_added:9.2f}x")
     print(f"{'responsd RSS after the run (MiB)':36}{'':10}{_rss_mib(pid):10.0f}")
     mean_d, mean_r = statistics.mean(d_lat) * 1000, statistics.mean(r_lat) * 1000
     print(f"mean latency: direct {mean_d:.2f} ms, responsd {mean_r:.2f} ms")

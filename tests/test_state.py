@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from bench.fake_upstream import Reply
+from bench.fake_upstream import Call, Reply
 
 
 def test_previous_response_id_sends_the_whole_chain_in_order(client, upstream):
@@ -47,6 +47,74 @@ def test_a_100_turn_chain_reaches_the_upstream_in_order(client, upstream):
         expected.append({"role": "user", "content": f"question {turn}"})
         expected.append({"role": "assistant", "content": f"answer {turn}"})
     assert messages == expected[:-1]
+
+
+LOOKUP = {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
+
+
+def test_each_turn_of_a_chain_sees_exactly_its_own_history(client, upstream):
+    """A chain's converted history is carried to its next turn (only new items are
+    converted); what crosses a turn boundary must still come out as a fresh conversion."""
+    upstream.script(
+        Reply(text="t1", reasoning="think 1", tool_calls=[Call("lookup", id="c1")]),
+        Reply(text="t2"),
+        Reply(text="t3"),
+        Reply(text="fork"),
+        Reply(text="t4"),
+    )
+    all_turns = {"context": "all_turns"}
+    one = client.responses.create(
+        model="fake-model", input="q1", tools=[LOOKUP], reasoning=all_turns
+    )
+    answer = {"type": "function_call_output", "call_id": "c1", "output": "r1"}
+    two = client.responses.create(
+        model="fake-model",
+        input=[answer],
+        previous_response_id=one.id,
+        tools=[LOOKUP],
+        reasoning=all_turns,
+        instructions="Only this turn.",
+    )
+    # A call sent by the client joins the assistant message that ends the history.
+    joined = {"type": "function_call", "call_id": "c9", "name": "lookup", "arguments": "{}"}
+    three = client.responses.create(
+        model="fake-model",
+        input=[joined, {"type": "function_call_output", "call_id": "c9", "output": "r9"}],
+        previous_response_id=two.id,
+        tools=[LOOKUP],
+        reasoning=all_turns,
+    )
+    client.responses.create(  # a fork of `two`: it must not see the call joined above
+        model="fake-model", input="q3b", previous_response_id=two.id, reasoning=all_turns
+    )
+    client.responses.create(
+        model="fake-model", input="q4", previous_response_id=three.id, reasoning=all_turns
+    )
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    c9 = {**call, "id": "c9"}
+    first_turn = [
+        {"role": "user", "content": "q1"},
+        {
+            "role": "assistant",
+            "content": "t1",
+            "reasoning_content": "think 1",
+            "tool_calls": [call],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "r1"},
+    ]
+    sent = [r["messages"] for r in upstream.requests]
+    assert sent[1] == [{"role": "system", "content": "Only this turn."}, *first_turn]
+    assert sent[2] == [
+        *first_turn,
+        {"role": "assistant", "content": "t2", "tool_calls": [c9]},
+        {"role": "tool", "tool_call_id": "c9", "content": "r9"},
+    ]
+    assert sent[3] == [*first_turn, {"role": "assistant", "content": "t2"}, user("q3b")]
+    assert sent[4] == [*sent[2], {"role": "assistant", "content": "t3"}, user("q4")]
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
 
 
 def test_unknown_previous_response_id_is_a_400(client, upstream):

@@ -132,6 +132,12 @@ class ItemMemos:
                     del self._memos[next(iter(self._memos))]
             entry[1][key] = value
 
+    def forget(self, item: Item, key: str) -> None:
+        with self._lock:
+            entry = self._memos.get(id(item))
+            if entry is not None and entry[0] is item:
+                entry[1].pop(key, None)
+
 
 @dataclass(frozen=True, slots=True)
 class Facts:

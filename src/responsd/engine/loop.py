@@ -163,7 +163,9 @@ class Engine:
             self.provider.validate(model_request)
             return fit_context(self.provider, model_request, request.truncation)
 
-        return loaded, items, await offload(len(history) + len(items), build)
+        # The history is walked only when its facts are unknown or it needs a view built.
+        walked = facts is None or facts.sealed or facts.tool_items or history_view is not history
+        return loaded, items, await offload(len(items) + walked * len(history), build)
 
     async def prepare(
         self,

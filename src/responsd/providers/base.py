@@ -47,6 +47,8 @@ class ItemMemo(Protocol):
 
     def remember(self, item: Item, key: str, value: Any) -> None: ...
 
+    def forget(self, item: Item, key: str) -> None: ...
+
 
 @dataclass(slots=True)
 class ModelRequest:

@@ -10,12 +10,13 @@ What the chat wire cannot carry, decided here once:
 - items of tools this server does not run are left out.
 """
 
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from responsd.errors import InvalidRequestError
-from responsd.providers.base import ForcedTool, ModelRequest, ToolSpec
+from responsd.providers.base import ForcedTool, ItemMemo, ModelRequest, ToolSpec
 from responsd.types.content import InputFile, InputImage, InputText, OutputText, Refusal
 from responsd.types.items import (
     CustomToolCall,
@@ -147,22 +148,77 @@ def _form(item: Any) -> tuple[str, Any] | None:
     return None  # hosted-tool items are kept in history but not shown (see module doc)
 
 
-_UNSHOWN = ("none", None)
+_UNSHOWN: tuple[str, Any] = ("none", None)
+
+PREFIX_SEARCH = 256
+"""How far back from the end of a history to look for its converted prefix: the items a
+turn adds (its input and output) are usually far fewer."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefix:
+    """The messages a run of history items converts to, kept on its last item so the next
+    turn of the chain converts only what it adds. Read-only: shared by every turn using it."""
+
+    items: tuple[Any, ...]
+    messages: tuple[dict[str, Any], ...]
+    reasoning: tuple[str, ...]
+    """Reasoning still waiting for the assistant message it goes with."""
+
+
+def _recall_prefix(memo: ItemMemo, items: list[Any], upto: int, key: str) -> _Prefix | None:
+    for end in range(upto, max(0, upto - PREFIX_SEARCH), -1):
+        prefix = memo.recall(items[end - 1], key)
+        # Equal items convert alike, so an equal run (identity is checked first) is enough.
+        if prefix is not None and len(prefix.items) == end and prefix.items == tuple(items[:end]):
+            return prefix
+    return None
+
+
+def _prefix(request: ModelRequest, key: str) -> _Prefix | None:
+    memo, remembered = request.memo, request.memo_items
+    return _recall_prefix(memo, request.items, remembered, key) if memo and remembered else None
+
+
+def unconverted(request: ModelRequest, reasoning_history: str = "drop") -> int:
+    """How many of the request's items `chat_messages` has still to convert (the rest come
+    from the history's remembered messages): the size of its work."""
+    prefix = _prefix(request, f"chat-prefix/{reasoning_history}")
+    return len(request.items) - (len(prefix.items) if prefix else 0)
 
 
 def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    if request.instructions:
-        messages.append({"role": "system", "content": request.instructions})
-    memo, remembered = request.memo, request.memo_items
+    memo, remembered, items = request.memo, request.memo_items, request.items
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
-    for i, item in enumerate(request.items):
-        form = memo.recall(item, "chat") if memo is not None and i < remembered else None
+    start = 0
+    key = f"chat-prefix/{reasoning_history}"
+    prefix = _prefix(request, key)
+    if prefix is not None:
+        start = len(prefix.items)
+        messages += prefix.messages
+        reasoning += prefix.reasoning
+    shared = len(messages)  # messages[:shared] are remembered: copied before a change
+
+    def own_last() -> dict[str, Any]:
+        nonlocal shared
+        if len(messages) == shared:
+            last = messages[-1] = dict(messages[-1])
+            if "tool_calls" in last:
+                last["tool_calls"] = list(last["tool_calls"])
+            shared -= 1
+        return messages[-1]
+
+    for i in range(start, len(items)):
+        item = items[i]
+        form: tuple[str, Any] | None = None
+        if memo is not None and i < remembered:
+            form = memo.recall(item, "chat")
         if form is None:
             form = _form(item) or _UNSHOWN
             if memo is not None and i < remembered:
                 memo.remember(item, "chat", form)
-        kind, value = cast(tuple[str, Any], form)
+        kind, value = form
         if kind == "reasoning":
             if reasoning_history == "reasoning_content":
                 reasoning.extend(value)
@@ -175,8 +231,31 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> lis
             # Consecutive calls (and the text just before them) form one assistant turn.
             if not messages or messages[-1]["role"] != "assistant":
                 messages.append({"role": "assistant", "content": None})
+            last = own_last()
             if reasoning:
-                messages[-1]["reasoning_content"] = "\n".join(reasoning)
+                last["reasoning_content"] = "\n".join(reasoning)
                 reasoning = []
-            messages[-1].setdefault("tool_calls", []).append(value)
+            last.setdefault("tool_calls", []).append(value)
+        if memo is not None and i + 1 == remembered:
+            _remember_prefix(memo, items, remembered, key, messages, reasoning, prefix)
+            shared = len(messages)
+    if request.instructions:
+        return [{"role": "system", "content": request.instructions}, *messages]
     return messages
+
+
+def _remember_prefix(
+    memo: ItemMemo,
+    items: list[Any],
+    end: int,
+    key: str,
+    messages: list[dict[str, Any]],
+    reasoning: list[str],
+    replaced: _Prefix | None,
+) -> None:
+    """Keep the history's messages for the next turn; the prefix it extended is let go (one
+    per chain is enough: a fork converts its history once, then has its own)."""
+    prefix = _Prefix(tuple(items[:end]), tuple(messages), tuple(reasoning))
+    memo.remember(items[end - 1], key, prefix)
+    if replaced is not None and replaced.items[-1] is not items[end - 1]:
+        memo.forget(replaced.items[-1], key)

@@ -27,7 +27,13 @@ from responsd.providers.base import (
     ToolSpec,
     UsageDelta,
 )
-from responsd.providers.chat_messages import chat_messages, chat_tool, chat_tool_choice, tool_table
+from responsd.providers.chat_messages import (
+    chat_messages,
+    chat_tool,
+    chat_tool_choice,
+    tool_table,
+    unconverted,
+)
 from responsd.providers.think_tags import ThinkSplitter
 from responsd.providers.upstream_http import UpstreamHTTP, error_message
 from responsd.types.text import FormatJSONObject, FormatJSONSchema
@@ -143,7 +149,8 @@ class OpenAIChatModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
         tools = tool_table(request.tools)
-        body = await offload(len(request.items), self._body, request, tools)
+        work = unconverted(request, self._reasoning_history(request))
+        body = await offload(work, self._body, request, tools)
         async for delta in self._deltas(body, tools):
             yield delta
 
