@@ -47,9 +47,34 @@ def _process(args: list[str], env: dict[str, str], health_url: str):
 
 
 def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    """CPU time (user + system) of `pid` and its live descendants (`--workers N`)."""
+    total = 0.0
+    for one in _tree(pid):
+        try:
+            with open(f"/proc/{one}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        found.append(one)
+        todo += children.get(one, [])
+    return found
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -203,9 +228,9 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
 
 
 @contextmanager
-def servers():
-    """The scripted upstream and `responsd serve` on it, each its own process on loopback:
-    yields (upstream URL, responsd URL, responsd's pid)."""
+def servers(workers: int = 1):
+    """The scripted upstream and `responsd serve` (with `workers` processes) on it, each its
+    own process on loopback: yields (upstream URL, responsd URL, responsd's pid)."""
     up_port, rd_port = free_port(), free_port()
     upstream, responsd = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{rd_port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -217,7 +242,7 @@ def servers():
             "RESPONSD_LOG_LEVEL": "warning",
         }
         up_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(up_port)]
-        rd_cmd = [sys.executable, "-m", "responsd", "serve"]
+        rd_cmd = [sys.executable, "-m", "responsd", "serve", "--workers", str(workers)]
         with (
             _process(up_cmd, env, f"{upstream}/v1/models"),
             _process(rd_cmd, env, f"{responsd}/healthz") as server,

@@ -135,7 +135,8 @@ def test_stored_responses_continue_across_sockets(server, upstream):
         ({"stream_options": {}}, "stream_options", None),
         ({"background": True}, "background", None),
         ({"generate": "no"}, "generate", None),
-        ({"stream_id": "lane-1"}, "stream_id", "unsupported_parameter"),
+        ({"stream_id": "no spaces"}, "stream_id", "invalid_stream_id"),
+        ({"stream_id": 7}, "stream_id", "invalid_stream_id"),
         ({"frobnicate": 1}, "frobnicate", None),
         ({"type": "response.cancel"}, "type", "unknown_event_type"),
     ],
@@ -247,3 +248,94 @@ def test_a_plain_get_is_still_a_405_envelope(server):
     reply = httpx.get(f"{server.url}/v1/responses")
     assert reply.status_code == 405
     assert reply.json()["error"]["type"] == "invalid_request_error"
+
+
+# -- lanes (`stream_id`) ---------------------------------------------------------------
+
+SLOW_SECONDS = 0.8
+"""Under the test server's upstream timeout (1 s)."""
+
+
+def _by_content(body: dict) -> Reply:
+    """Answers after SLOW_SECONDS when the last message says "slow", at once otherwise."""
+    last = body["messages"][-1]["content"]
+    return Reply(text=f"answer to {last}", delay=SLOW_SECONDS if "slow" in last else 0.0)
+
+
+def test_the_sdk_runs_lanes_side_by_side(server, upstream, monkeypatch):
+    from openai.lib.responses_websocket import ResponsesWebSocketLimits, ResponsesWebSocketSession
+
+    monkeypatch.setattr(upstream, "responder", _by_content)
+    limits = ResponsesWebSocketLimits(
+        max_lanes=4, max_events_per_lane=256, max_events=1024, max_bytes_per_lane=2**22,
+        max_bytes=2**23,
+    )  # fmt: skip
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    with (
+        client.responses.connect() as connection,
+        ResponsesWebSocketSession(connection, limits=limits) as session,
+    ):
+        slow, fast = session.lane("slow-lane"), session.lane("fast.lane_2")
+        slow.send({"type": "response.create", "model": "fake-model", "input": "slow one"})
+        fast.send({"type": "response.create", "model": "fake-model", "input": "fast one"})
+        # Had the lanes run one after the other, this would wait out the slow reply first.
+        assert fast.get_final_response(timeout=SLOW_SECONDS * 0.75).output_text == (
+            "answer to fast one"
+        )
+        first = slow.get_final_response(timeout=10)
+        assert first.output_text == "answer to slow one"
+        slow.send(
+            {
+                "type": "response.create",
+                "model": "fake-model",
+                "input": "and then?",
+                "previous_response_id": first.id,
+            }
+        )
+        assert slow.get_final_response(timeout=10).output_text == "answer to and then?"
+    assert [m["content"] for m in upstream.requests[-1]["messages"]] == [
+        "slow one",
+        "answer to slow one",
+        "and then?",
+    ]
+
+
+def test_every_frame_of_a_named_lane_carries_its_stream_id(ws, upstream):
+    upstream.script(Reply(text="named", chunk_size=2), Reply(text="default"))
+    _send(ws, model="fake-model", input="x", stream_id="a")
+    named = _turn(ws)
+    assert named[-1]["type"] == "response.completed"
+    assert {f.get("stream_id") for f in named} == {"a"}
+    _send(ws, model="fake-model", input="x")
+    assert all("stream_id" not in f for f in _turn(ws))
+    _send(ws, model="fake-model", input="x", stream_id="a", temperature=9)
+    (error,) = _turn(ws)
+    assert error["stream_id"] == "a" and error["error"]["param"] == "temperature"
+
+
+def test_a_lane_forks_another_lanes_store_false_response(ws, upstream):
+    upstream.script(Reply(text="root"), Reply(text="fork"), Reply(text="main line"))
+    _send(ws, model="fake-model", input="start", store=False, stream_id="main")
+    root = _turn(ws)[-1]["response"]["id"]
+    # A fork that fails leaves the other lane's state as it was.
+    _send(ws, model="fake-model", input="x", previous_response_id=root, stream_id="side", top_p=7)
+    assert _turn(ws)[0]["error"]["param"] == "top_p"
+    _send(ws, model="fake-model", input="branch", previous_response_id=root, stream_id="side")
+    assert _turn(ws)[-1]["response"]["output"][0]["content"][0]["text"] == "fork"
+    _send(ws, model="fake-model", input="on", previous_response_id=root, stream_id="main")
+    assert _turn(ws)[-1]["response"]["output"][0]["content"][0]["text"] == "main line"
+    sent = [[m["content"] for m in r["messages"]] for r in upstream.requests]
+    assert sent == [["start"], ["start", "root", "branch"], ["start", "root", "on"]]
+
+
+def test_a_socket_has_at_most_32_named_lanes(ws, upstream):
+    upstream.script(*(Reply(text="ok") for _ in range(33)))
+    for n in range(32):
+        _send(ws, model="fake-model", input="x", stream_id=f"lane{n}")
+        assert _turn(ws)[-1]["type"] == "response.completed"
+    _send(ws, model="fake-model", input="x", stream_id="one-more")
+    (error,) = _turn(ws)
+    assert error["error"]["code"] == "websocket_stream_limit_reached"
+    assert error["stream_id"] == "one-more"
+    _send(ws, model="fake-model", input="x", stream_id="lane7")  # a known lane still runs
+    assert _turn(ws)[-1]["type"] == "response.completed"

@@ -1,20 +1,29 @@
-"""WebSocket mode for /v1/responses: one socket, many turns.
+"""WebSocket mode for /v1/responses: one socket, many turns, on one or more lanes.
 
 Each `response.create` frame is one create request (without the HTTP-only `stream`,
 `stream_options` and `background`); its events go back as JSON text frames, the same
-objects in the same order as over SSE. Turns run one at a time, in the order they arrive.
-The socket remembers its last response with its whole context, so a `previous_response_id`
-naming it continues without a database read, even with `store: false` (nothing is written).
+objects in the same order as over SSE. A frame's `stream_id` names its lane: turns on one
+lane run one at a time in arrival order, lanes run side by side (at most MAX_ACTIVE turns
+at once; more wait), and every frame of a named lane carries its `stream_id`. The default
+lane (no `stream_id`) carries none.
+
+The socket remembers each lane's last response with its whole context, so a
+`previous_response_id` naming one continues without a database read, even with
+`store: false` (nothing is written) and from another lane (a fork). A failed continuation
+forgets the response it continued when that is its own lane's; a fork's failure leaves the
+other lane's state alone. A warm-up turn (`generate: false`) runs no model: it answers a
+completed response with no output whose context (instructions aside) the next turn can
+continue from.
+
 Request errors are `{"type": "error", "status", "error": {…}}` frames and leave the socket
-usable. A warm-up turn (`generate: false`) runs no model: it answers a completed response
-with no output whose context (instructions aside) the next turn can continue from. The socket
-closes after `websocket_max_seconds` or when the client hangs up (which
-cancels the turn in flight, like a dropped stream).
+usable. The socket closes after `websocket_max_seconds` (once the turns in flight end) or
+when the client hangs up, which cancels every turn in flight, like a dropped stream.
 """
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from responsd.api.parsing import validate
 from responsd.engine.loop import Engine
-from responsd.errors import InvalidRequestError, ResponsdError, UnsupportedParameterError
+from responsd.errors import InvalidRequestError, ResponsdError
 from responsd.types.events import ErrorEvent
 from responsd.types.items import Item
 from responsd.types.requests import ResponseCreateRequest
@@ -35,10 +44,11 @@ HTTP_ONLY = {
     "stream_options": "Stream options do not apply over a WebSocket; leave out `stream_options`.",
     "background": "Background responses are not available over a WebSocket; use HTTP.",
 }
-NOT_YET = {
-    "stream_id": "Several streams on one socket (`stream_id`) are not supported; open one "
-    "socket per conversation.",
-}
+MAX_ACTIVE = 16
+"""Turns running at once on one socket, over all its lanes; further ones wait their turn."""
+MAX_LANES = 32
+"""Distinct named lanes one socket may use (the default lane does not count)."""
+STREAM_ID = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 
 
 class ConnectionLimitError(ResponsdError):
@@ -54,14 +64,27 @@ class _LastTurn:
     """Everything the next turn continues from: history, input and output items."""
 
 
+@dataclass(eq=False)
+class _Lane:
+    stream_id: str | None
+    frames: asyncio.Queue[dict[str, Any] | ResponsdError] = field(default_factory=asyncio.Queue)
+    """Create bodies to run in order, and errors to answer in their place."""
+    last: _LastTurn | None = None
+    worker: asyncio.Task[None] | None = None
+    busy: bool = False
+    """A turn of this lane is running."""
+
+
 class ResponsesSocket:
     def __init__(self, websocket: WebSocket, engine: Engine, max_seconds: float):
         self.ws = websocket
         self.engine = engine
         self.max_seconds = max_seconds
-        self.last: _LastTurn | None = None
+        self.lanes: dict[str | None, _Lane] = {}
         self._frames: asyncio.Queue[str | None] = asyncio.Queue()
-        self._gone = asyncio.Event()
+        self._active = asyncio.Semaphore(MAX_ACTIVE)
+        self._sending = asyncio.Lock()
+        self._closing = False
 
     async def serve(self) -> None:
         await self.ws.accept()
@@ -75,17 +98,15 @@ class ResponsesSocket:
                         self._frames.get(), max(0.0, deadline - loop.time())
                     )
                 except TimeoutError:
-                    await self._limit_reached()
-                    return
+                    break
                 if frame is None:
-                    return  # the client hung up
-                if not await self._turn_or_hang_up(frame):
-                    return
-                if loop.time() >= deadline:
-                    await self._limit_reached()
-                    return
+                    return  # the client hung up: its turns are for nobody now
+                await self._dispatch(frame)
+            if await self._finish_turns():
+                await self._limit_reached()
         finally:
             reader.cancel()
+            await self._stop_lanes()
 
     async def _read(self) -> None:
         try:
@@ -99,63 +120,136 @@ class ResponsesSocket:
                 await self._frames.put(text)
         except (WebSocketDisconnect, RuntimeError):
             pass
-        self._gone.set()
         await self._frames.put(None)
 
-    async def _turn_or_hang_up(self, frame: str) -> bool:
-        """Run one frame's turn; False when the client left meanwhile (the turn is cancelled)."""
-        turn = asyncio.create_task(self._turn(frame))
-        gone = asyncio.create_task(self._gone.wait())
-        await asyncio.wait({turn, gone}, return_when=asyncio.FIRST_COMPLETED)
-        gone.cancel()
-        if not turn.done():
-            turn.cancel()
-            await asyncio.gather(turn, return_exceptions=True)
-            return False
-        failure = turn.exception()
-        if failure is None:
-            return True
-        if self._gone.is_set() or isinstance(failure, WebSocketDisconnect | OSError):
-            return False  # a send that lost the race with the hang-up
-        log.error("a WebSocket turn failed", exc_info=failure)
-        await self._error(ResponsdError("The server had an internal error."))
+    async def _dispatch(self, frame: str) -> None:
+        """Hand a frame to its lane. A frame that names no usable lane is answered on the
+        default lane, in its order there."""
+        stream_id = None
+        data: dict[str, Any] | ResponsdError
+        try:
+            data = _frame_object(frame)
+            stream_id = _stream_id(data.pop("stream_id", None))
+        except ResponsdError as exc:
+            data = exc
+        lane = self.lanes.get(stream_id)
+        if lane is None:
+            if stream_id is not None and len(self.lanes) - (None in self.lanes) >= MAX_LANES:
+                await self._error(
+                    InvalidRequestError(
+                        f"This socket already uses {MAX_LANES} named lanes (`stream_id`); "
+                        "reuse one, or open another socket.",
+                        param="stream_id",
+                        code="websocket_stream_limit_reached",
+                    ),
+                    stream_id,
+                )
+                return
+            lane = self.lanes[stream_id] = _Lane(stream_id)
+            lane.worker = asyncio.create_task(self._run_lane(lane))
+        lane.frames.put_nowait(data)
+
+    async def _run_lane(self, lane: _Lane) -> None:
+        while not self._closing:
+            data = await lane.frames.get()
+            if isinstance(data, ResponsdError):
+                await self._error(data, lane.stream_id)
+                continue
+            async with self._active:
+                lane.busy = True
+                try:
+                    await self._turn(lane, data)
+                except (WebSocketDisconnect, OSError):
+                    return  # a send that lost the race with the hang-up
+                except Exception:
+                    log.exception("a WebSocket turn failed")
+                    await self._error(
+                        ResponsdError("The server had an internal error."), lane.stream_id
+                    )
+                finally:
+                    lane.busy = False
+
+    async def _finish_turns(self) -> bool:
+        """At the time limit: let the turns in flight end (frames still waiting are not
+        run); False when the client hangs up meanwhile."""
+        self._closing = True
+        running = set()
+        for lane in self.lanes.values():
+            if lane.worker is not None and lane.busy:
+                running.add(lane.worker)
+            elif lane.worker is not None:
+                lane.worker.cancel()
+        while running:
+            frame = asyncio.create_task(self._frames.get())
+            done, _ = await asyncio.wait({*running, frame}, return_when=asyncio.FIRST_COMPLETED)
+            if frame in done and frame.result() is None:
+                return False
+            frame.cancel()
+            running -= done
         return True
 
-    async def _turn(self, frame: str) -> None:
-        body: dict[str, Any] = {}
+    async def _stop_lanes(self) -> None:
+        """Cancel every lane's worker (and so its turn in flight)."""
+        workers = [lane.worker for lane in self.lanes.values() if lane.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    def _known(self, response_id: str | None) -> _Lane | None:
+        """The lane whose last response is `response_id`, if any."""
+        for lane in self.lanes.values():
+            if lane.last is not None and lane.last.response_id == response_id:
+                return lane
+        return None
+
+    async def _turn(self, lane: _Lane, body: dict[str, Any]) -> None:
+        parent: _Lane | None = None
         try:
-            body = _create_body(frame)
+            _check_fields(body)
             generate = _generate(body)
             request = validate(ResponseCreateRequest, body)
-            continues = self.last is not None and request.previous_response_id == (
-                self.last.response_id
-            )
-            known = self.last.context if continues and self.last else None
+            parent = self._known(request.previous_response_id)
+            known = parent.last.context if parent and parent.last else None
             prepared = await self.engine.prepare(request, history=known)
         except ResponsdError as exc:
-            if self.last and body.get("previous_response_id") == self.last.response_id:
-                self.last = None  # a failed continuation forgets what it continued
-            await self._error(exc)
+            parent = parent or self._known(body.get("previous_response_id"))
+            self._forget(lane, parent)
+            await self._error(exc, lane.stream_id)
             return
         run = self.engine.run(prepared, generate=generate)
         async for event in run:
             if isinstance(event, ErrorEvent):
-                await self._error(run.failure or ResponsdError(event.message), event)
+                failure = run.failure or ResponsdError(event.message)
+                await self._error(failure, lane.stream_id, event)
             else:
-                await self.ws.send_text(event.model_dump_json())
+                await self._send(_on_lane(event.model_dump_json(), lane.stream_id))
         if run.failure is not None:
-            if continues:
-                self.last = None
+            self._forget(lane, parent)
             return
         context = [*prepared.history, *prepared.input_items, *run.snapshot.output]
-        self.last = _LastTurn(run.snapshot.id, context)
+        lane.last = _LastTurn(run.snapshot.id, context)
 
-    async def _error(self, exc: ResponsdError, event: ErrorEvent | None = None) -> None:
+    @staticmethod
+    def _forget(lane: _Lane, parent: _Lane | None) -> None:
+        """A failed continuation forgets what it continued, when that is its own lane's
+        last response; another lane's (this turn was a fork) stays."""
+        if parent is lane:
+            lane.last = None
+
+    async def _send(self, text: str) -> None:
+        async with self._sending:  # lanes send side by side: one frame at a time
+            await self.ws.send_text(text)
+
+    async def _error(
+        self, exc: ResponsdError, stream_id: str | None, event: ErrorEvent | None = None
+    ) -> None:
         frame: dict[str, Any] = {"type": "error", "status": exc.status_code}
         frame["error"] = exc.envelope()
         if event is not None:
             frame["sequence_number"] = event.sequence_number
-        await self.ws.send_text(orjson.dumps(frame).decode())
+        if stream_id is not None:
+            frame["stream_id"] = stream_id
+        await self._send(orjson.dumps(frame).decode())
 
     async def _limit_reached(self) -> None:
         minutes = self.max_seconds / 60
@@ -164,12 +258,20 @@ class ResponsesSocket:
                 f"This WebSocket has been open for its limit ({minutes:g} minutes); open a new "
                 "one to continue (previous_response_id works across sockets for stored "
                 "responses)."
-            )
+            ),
+            None,
         )
         await self.ws.close(1000)
 
 
-def _create_body(frame: str) -> dict[str, Any]:
+def _on_lane(event_json: str, stream_id: str | None) -> str:
+    """The event's JSON with its lane's `stream_id` (validated: nothing to escape)."""
+    if stream_id is None:
+        return event_json
+    return f'{event_json[:-1]},"stream_id":"{stream_id}"}}'
+
+
+def _frame_object(frame: str) -> dict[str, Any]:
     try:
         data = orjson.loads(frame)
     except orjson.JSONDecodeError as exc:
@@ -179,6 +281,20 @@ def _create_body(frame: str) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict):
         raise InvalidRequestError("A frame must be a JSON object.", code="invalid_json")
+    return data
+
+
+def _stream_id(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and STREAM_ID.fullmatch(value)):
+        return value
+    raise InvalidRequestError(
+        "`stream_id` must be 1-256 ASCII letters, digits, '_', '-' or '.'.",
+        param="stream_id",
+        code="invalid_stream_id",
+    )
+
+
+def _check_fields(data: dict[str, Any]) -> None:
     kind = data.pop("type", None)
     if kind != "response.create":
         raise InvalidRequestError(
@@ -186,13 +302,9 @@ def _create_body(frame: str) -> dict[str, Any]:
             param="type",
             code="unknown_event_type",
         )
-    for field, message in HTTP_ONLY.items():
-        if field in data:
-            raise InvalidRequestError(message, param=field)
-    for field, message in NOT_YET.items():
-        if field in data:
-            raise UnsupportedParameterError(message, param=field)
-    return data
+    for name, message in HTTP_ONLY.items():
+        if name in data:
+            raise InvalidRequestError(message, param=name)
 
 
 def _generate(body: dict[str, Any]) -> bool:
