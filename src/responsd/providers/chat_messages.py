@@ -166,24 +166,29 @@ class _Prefix:
     """Reasoning still waiting for the assistant message it goes with."""
 
 
-def _recall_prefix(memo: ItemMemo, items: list[Any], upto: int, key: str) -> _Prefix | None:
+def _recall_prefix(request: ModelRequest, key: str, exact: bool = True) -> _Prefix | None:
+    """The remembered conversion of the longest run of the request's history that has one.
+    `exact=False` skips comparing the run item by item (an estimate's shortcut)."""
+    memo, items, upto = request.memo, request.items, request.memo_items
+    if memo is None:
+        return None
     for end in range(upto, max(0, upto - PREFIX_SEARCH), -1):
         prefix = memo.recall(items[end - 1], key)
         # Equal items convert alike, so an equal run (identity is checked first) is enough.
-        if prefix is not None and len(prefix.items) == end and prefix.items == tuple(items[:end]):
+        if (
+            prefix is not None
+            and len(prefix.items) == end
+            and (not exact or prefix.items == tuple(items[:end]))
+        ):
             return prefix
     return None
 
 
-def _prefix(request: ModelRequest, key: str) -> _Prefix | None:
-    memo, remembered = request.memo, request.memo_items
-    return _recall_prefix(memo, request.items, remembered, key) if memo and remembered else None
-
-
 def unconverted(request: ModelRequest, reasoning_history: str = "drop") -> int:
-    """How many of the request's items `chat_messages` has still to convert (the rest come
-    from the history's remembered messages): the size of its work."""
-    prefix = _prefix(request, f"chat-prefix/{reasoning_history}")
+    """About how many of the request's items `chat_messages` has still to convert (the rest
+    come from the history's remembered messages): the size of its work, to decide where to
+    run it."""
+    prefix = _recall_prefix(request, f"chat-prefix/{reasoning_history}", exact=False)
     return len(request.items) - (len(prefix.items) if prefix else 0)
 
 
@@ -193,7 +198,7 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> lis
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
     start = 0
     key = f"chat-prefix/{reasoning_history}"
-    prefix = _prefix(request, key)
+    prefix = _recall_prefix(request, key)
     if prefix is not None:
         start = len(prefix.items)
         messages += prefix.messages

@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    Connection,
     Engine,
     bindparam,
     create_engine,
@@ -65,14 +66,46 @@ _CHAIN_HEAD = select(
     responses.c.status, select(counters.c.value).where(_DELETES).scalar_subquery()
 ).where(responses.c.id == bindparam("id"))
 # Statements built once: plain parameters keep SQLAlchemy's compiled form cached.
-_INSERT_RESPONSE = insert(responses)
-_INSERT_ITEMS = insert(response_items)
 _GET_RESPONSE = select(responses.c.body).where(responses.c.id == bindparam("id"))
 _FIND_ITEMS = (
     select(response_items.c.item_id, response_items.c.body)
     .where(response_items.c.item_id.in_(bindparam("ids", expanding=True)))
     .order_by(response_items.c.response_id)
 )
+
+
+_RESPONSE_ROW = ("id", "previous_response_id", "created_at", "body", "conversation_id", "status")
+_ITEM_ROW = ("response_id", "kind", "position", "item_id", "body")
+
+
+class _Direct:
+    """A statement of every request's path, compiled once for the database's driver and run
+    on the DBAPI cursor of a SQLAlchemy connection (in its transaction). It skips what
+    SQLAlchemy does per execute, which is most of a small statement's cost: a stored
+    response's save went from 0.39 to 0.30 ms of CPU (bench note in the README). Only for
+    statements whose values need no type conversion (strings and integers)."""
+
+    def __init__(self, statement: Any, engine: Engine, keys: tuple[str, ...] | None = None):
+        compiled = statement.compile(dialect=engine.dialect, column_keys=keys)
+        self.sql = compiled.string
+        self._order = compiled.positiontup  # None: the driver takes named parameters
+        self._fixed = {k: v for k, v in compiled.params.items() if v is not None}
+        """Values written in the statement itself (`name == "response_deletes"`)."""
+
+    def params(self, row: dict[str, Any]) -> Any:
+        if self._fixed:
+            row = {**self._fixed, **row}
+        return row if self._order is None else tuple(row[key] for key in self._order)
+
+    def execute(self, conn: Connection, row: dict[str, Any]) -> Any:
+        cursor = conn.connection.cursor()
+        cursor.execute(self.sql, self.params(row))
+        return cursor
+
+    def execute_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        cursor = conn.connection.cursor()
+        cursor.executemany(self.sql, [self.params(row) for row in rows])
+        cursor.close()
 
 
 class Chain(NamedTuple):
@@ -89,6 +122,10 @@ class ConversationGone(Exception):
 class SQLStore:
     def __init__(self, engine: Engine, blobs: FileBlobs):
         self._engine = engine
+        self._database_errors = (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
+        self._insert_response = _Direct(insert(responses), engine, _RESPONSE_ROW)
+        self._insert_items = _Direct(insert(response_items), engine, _ITEM_ROW)
+        self._chain_head = _Direct(_CHAIN_HEAD, engine)
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
         self.conversations = ConversationStore(engine, self._run)
         self.background = BackgroundStore(engine, self._run)
@@ -117,7 +154,7 @@ class SQLStore:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
-        except SQLAlchemyError as exc:
+        except self._database_errors as exc:
             raise StoreError(f"The database failed: {type(exc).__name__}.") from exc
 
     async def save_response(
@@ -158,9 +195,9 @@ class SQLStore:
                         .values(body=body, status=status, worker_id=None)
                     )
                 else:
-                    conn.execute(_INSERT_RESPONSE, row)
+                    self._insert_response.execute(conn, row).close()
                 if items:
-                    conn.execute(_INSERT_ITEMS, items)
+                    self._insert_items.execute_many(conn, items)
                 if conversation_id and not append_items(
                     conn, conversation_id, [*input_items, *output_items]
                 ):
@@ -199,7 +236,9 @@ class SQLStore:
 
         def head() -> tuple[str | None, int] | None:
             with self._engine.connect() as conn:
-                row = conn.execute(_CHAIN_HEAD, {"id": response_id}).first()
+                cursor = self._chain_head.execute(conn, {"id": response_id})
+                row = cursor.fetchone()
+                cursor.close()
             return (row[0], row[1]) if row else None
 
         return await self._run(head)
