@@ -203,6 +203,9 @@ def test_a_killed_worker_leaves_failed_not_in_progress(upstream_server, upstream
     with openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as c:
         response = c.responses.create(model="fake-model", input="x", background=True)
         _wait_for(c, response.id, {"in_progress"})
+    deadline = time.monotonic() + 10
+    while not upstream.requests and time.monotonic() < deadline:  # killed mid-answer
+        time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     survivor, url = _serve(env)
