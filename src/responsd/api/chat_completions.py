@@ -5,13 +5,13 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from responsd.api.disconnect import cancelled_on_disconnect
 from responsd.api.pages import json_response, list_object
 from responsd.api.parsing import parse_body, query_int, query_order, validate
-from responsd.api.sse import DONE_FRAME
+from responsd.api.sse import DONE_FRAME, EventStream
 from responsd.engine.chat_input import as_response_body
 from responsd.engine.chat_output import ChunkWriter, chat_completion
 from responsd.engine.loop import Engine
@@ -36,7 +36,7 @@ def _data(value: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(value) + b"\n\n"
 
 
-async def create_chat_completion(request: Request) -> Response:
+async def create_chat_completion(request: Request) -> Response | EventStream:
     engine = _engine(request)
     chat = await parse_body(request, ChatCompletionRequest)
     translation = as_response_body(chat)
@@ -55,9 +55,7 @@ async def create_chat_completion(request: Request) -> Response:
         tier = prepared.snapshot.service_tier  # as the final completion shows it
         writer = ChunkWriter(completion_id, created, chat.model, include_usage, tier)
         frames = _frames(engine, chat, run, writer, keep)
-        return StreamingResponse(
-            frames, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        return EventStream(frames)
     async with cancelled_on_disconnect(request):
         async for _event in run:
             pass

@@ -11,20 +11,22 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 
 @contextlib.asynccontextmanager
-async def cancelled_on_disconnect(request: Request) -> AsyncIterator[None]:
+async def cancelled_on_disconnect(request: Request | Receive) -> AsyncIterator[None]:
     """Run the block; if the client disconnects meanwhile, cancel it and raise
     ClientDisconnect (logged as one line, nothing stored). Use only once the body is read:
-    the watcher consumes what `receive` delivers."""
+    the watcher consumes what `receive` (the request's, or the one given) delivers."""
+    receive = request.receive if isinstance(request, Request) else request
     task = asyncio.current_task()
     assert task is not None
     gone = False
 
     async def watch() -> None:
         nonlocal gone
-        while (await request.receive())["type"] != "http.disconnect":
+        while (await receive())["type"] != "http.disconnect":
             pass
         gone = True
         task.cancel()

@@ -4,13 +4,13 @@ import logging
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from responsd.api.disconnect import cancelled_on_disconnect
 from responsd.api.pages import list_page
 from responsd.api.parsing import parse_body, query_int, query_order
-from responsd.api.sse import sse_frames, stored_frames
+from responsd.api.sse import EventStream, sse_frames, stored_frames
 from responsd.engine.background import BackgroundRunner
 from responsd.engine.compaction import compact
 from responsd.engine.loop import Engine
@@ -36,16 +36,15 @@ def _runner(request: Request) -> BackgroundRunner:
     return request.app.state.runner
 
 
-def _event_stream(frames, headers: dict[str, str] | None = None) -> StreamingResponse:
-    headers = {**(headers or {}), "Cache-Control": "no-cache"}
-    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+def _event_stream(frames, headers: dict[str, str] | None = None) -> EventStream:
+    return EventStream(frames, headers)
 
 
 def _not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
 
 
-async def create_response(request: Request) -> Response:
+async def create_response(request: Request) -> Response | EventStream:
     engine = _engine(request)
     body = await parse_body(request, ResponseCreateRequest)
     if body.client_metadata:
@@ -73,7 +72,7 @@ async def create_response(request: Request) -> Response:
     return _json(run.final_json, headers)
 
 
-async def retrieve_response(request: Request) -> Response:
+async def retrieve_response(request: Request) -> Response | EventStream:
     response_id = request.path_params["response_id"]
     if request.query_params.get("stream") in ("true", "1"):
         after = query_int(request, "starting_after", -1, -1, 2**31 - 1)
