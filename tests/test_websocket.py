@@ -339,3 +339,19 @@ def test_a_socket_has_at_most_32_named_lanes(ws, upstream):
     assert error["stream_id"] == "one-more"
     _send(ws, model="fake-model", input="x", stream_id="lane7")  # a known lane still runs
     assert _turn(ws)[-1]["type"] == "response.completed"
+
+
+def test_at_the_limit_turns_in_flight_finish_and_waiting_frames_do_not_run(make_client, upstream):
+    upstream.script(Reply(text="finished in time", delay=0.6))
+    client = make_client(websocket_max_seconds=0.3)
+    with connect(_ws_url(str(client.base_url).removesuffix("/v1/"))) as ws:
+        _send(ws, model="fake-model", input="slow", stream_id="a")
+        _send(ws, model="fake-model", input="queued behind it", stream_id="a")
+        frames = _turn(ws)
+        assert frames[-1]["type"] == "response.completed"
+        assert frames[-1]["stream_id"] == "a"
+        limit = json.loads(ws.recv(timeout=5))
+        assert limit["error"]["code"] == "websocket_connection_limit_reached"
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert len(upstream.requests) == 1
