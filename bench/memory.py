@@ -1,11 +1,12 @@
 """responsd's memory (RSS) under load, in the upstream mode.
 
 Starts the scripted upstream and `responsd serve` as separate processes (bench/overhead.py's
-servers()), then reports responsd's RSS: at start; after N stored responses; after the same N
-again (growth between two identical runs); and while C streams are open at once, each idle
-after its first event (the upstream stalls them), with their time to first event.
+servers()), then reports responsd's RSS: at start (a later start on its database, unless
+--first-start); after N stored responses; after the same N again (growth between two
+identical runs); and while C streams are open at once, each idle after its first event
+(the upstream stalls them), with their time to first event.
 
-Usage: python -m bench.memory [--responses N] [--streams C]
+Usage: python -m bench.memory [--responses N] [--streams C] [--first-start]
 """
 
 import argparse
@@ -80,8 +81,14 @@ def main() -> None:
     )
     parser.add_argument("--responses", type=int, default=100_000)
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument(
+        "--first-start",
+        action="store_true",
+        help="measure responsd's first start on a new database (it also holds Alembic)",
+    )
     args = parser.parse_args()
-    with servers() as (_upstream, responsd, pid):
+    print("first start, new database" if args.first_start else "a later start")
+    with servers(restarted=not args.first_start) as (_upstream, responsd, pid):
         asyncio.run(measure(responsd, pid, args.responses, args.streams))
 
 

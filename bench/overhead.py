@@ -228,9 +228,11 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
 
 
 @contextmanager
-def servers(workers: int = 1):
+def servers(workers: int = 1, restarted: bool = False):
     """The scripted upstream and `responsd serve` (with `workers` processes) on it, each its
-    own process on loopback: yields (upstream URL, responsd URL, responsd's pid)."""
+    own process on loopback: yields (upstream URL, responsd URL, responsd's pid). With
+    `restarted`, responsd has run once on its database before (as on any start but the
+    first: the database is migrated, so Alembic is not loaded)."""
     up_port, rd_port = free_port(), free_port()
     upstream, responsd = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{rd_port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -243,6 +245,9 @@ def servers(workers: int = 1):
         }
         up_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(up_port)]
         rd_cmd = [sys.executable, "-m", "responsd", "serve", "--workers", str(workers)]
+        if restarted:
+            with _process(rd_cmd, env, f"{responsd}/healthz"):
+                pass
         with (
             _process(up_cmd, env, f"{upstream}/v1/models"),
             _process(rd_cmd, env, f"{responsd}/healthz") as server,

@@ -1,7 +1,11 @@
 """The SQL store on a real SQLite file: atomic saves and one-query chains."""
 
-from sqlalchemy import event
+import subprocess
+import sys
 
+from sqlalchemy import create_engine, event, text
+
+from responsd.store import sql
 from responsd.store.sql import SQLStore
 
 
@@ -51,3 +55,52 @@ async def test_a_duplicate_response_id_rolls_back_whole(database_url):
         assert await store.find_items(["j"]) == {}
     finally:
         await store.close()
+
+
+_OPEN_AND_REPORT = """
+import asyncio, sys
+from responsd.store.sql import SQLStore
+
+async def main(url):
+    store = await SQLStore.open(url)
+    await store.close()
+    print("alembic" in sys.modules)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def _opened_with_alembic(url: str, tmp_path) -> bool:
+    """Opens the store in a new process (so nothing imported here counts); whether that
+    loaded Alembic."""
+    out = subprocess.run(
+        [sys.executable, "-c", _OPEN_AND_REPORT, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,  # SQLStore.open makes its blob directory in the working directory
+    )
+    return out.stdout.strip() == "True"
+
+
+def test_migrations_load_alembic_only_when_the_database_is_behind(database_url, tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(sql._MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == sql.HEAD_REVISION
+
+    assert _opened_with_alembic(database_url, tmp_path)  # a new database: all migrations
+    assert not _opened_with_alembic(database_url, tmp_path)  # at the newest: nothing to do
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # one revision back: the newest runs again
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    assert _opened_with_alembic(database_url, tmp_path)
+    with engine.connect() as connection:
+        assert sql._revision(connection) == sql.HEAD_REVISION
+        assert connection.execute(text("SELECT count(*) FROM counters")).scalar() == 1
+    engine.dispose()

@@ -11,14 +11,19 @@
 
 Vectors are L2-normalised float32 rows, so a dot product is the cosine similarity.
 `embed` blocks; callers run it on a worker thread.
+
+numpy and httpx are imported where they are used: a server whose users never index or
+search a file does not hold them (~16 MiB of memory with httpx's CLI extras).
 """
+
+from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Embedder(Protocol):
@@ -35,7 +40,9 @@ class EmbedderError(Exception):
     """The embedder could not embed (an upstream down or refusing)."""
 
 
-def _normalised(vectors: np.ndarray) -> np.ndarray:
+def _normalised(vectors: Any) -> np.ndarray:
+    import numpy as np
+
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
@@ -84,10 +91,14 @@ class UpstreamEmbedder:
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float = 60.0):
         self.name = f"upstream:{model}"
         self._model = model
+        import httpx
+
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        import httpx
+
         vectors: list[list[float]] = []
         for start in range(0, len(texts), 256):  # servers cap the inputs per request
             batch = texts[start : start + 256]
@@ -100,7 +111,7 @@ class UpstreamEmbedder:
                 vectors.extend(d["embedding"] for d in data)
             except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
                 raise EmbedderError(f"The embeddings upstream failed: {exc}") from exc
-        return _normalised(np.array(vectors))
+        return _normalised(vectors)
 
     def close(self) -> None:
         self._client.close()
@@ -126,5 +137,7 @@ def pack(vector: np.ndarray) -> bytes:
 
 
 def unpack_all(blobs: list[bytes], dimensions: int) -> np.ndarray:
+    import numpy as np
+
     matrix = np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), dimensions)
     return matrix.astype(np.float32)

@@ -11,9 +11,6 @@ import zipfile
 from html.parser import HTMLParser
 from xml.etree import ElementTree
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")
 _HTML_NAMES = (".html", ".htm", ".xhtml")
 _HTML_START = re.compile(rb"^\s*(<!doctype html|<html)", re.IGNORECASE)
@@ -66,6 +63,10 @@ def _decode(data: bytes, filename: str) -> str:
 
 
 def _pdf(data: bytes) -> str:
+    # Imported on the first PDF: pypdf (with the cryptography it loads) is ~13 MiB of memory.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

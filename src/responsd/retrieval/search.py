@@ -11,16 +11,21 @@ Vectors are searched exactly, in memory: a store's vectors are loaded once per c
 (its `version`), then one matrix product ranks them all (~3 ms for 100k chunks). An exact
 scan needs no index to build or tune and returns the true nearest chunks; sqlite-vec (which
 the stdlib sqlite3 here cannot load) and pgvector without an index scan the same way.
+numpy is imported on first use (embedders.py says why).
 """
+
+from __future__ import annotations
 
 import asyncio
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from responsd.retrieval.embedders import Embedder, unpack_all
 from responsd.retrieval.filters import matches
@@ -185,6 +190,8 @@ def _top(
     matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the `k` best cosine scores (rows left out by `mask` excluded)."""
+    import numpy as np
+
     scores = matrix @ query
     if mask is not None:
         scores[~mask] = -np.inf
@@ -268,6 +275,8 @@ class Searcher:
         self, stores: dict[str, int], query: np.ndarray, pool: int, allowed: set[str] | None
     ) -> list[int]:
         """Ids of the `pool` chunks nearest to `query` in `stores` (id → version)."""
+        import numpy as np
+
         scored: list[tuple[float, int]] = []
         for store_id, version in stores.items():
             vectors = await self._vectors(store_id, version)
@@ -285,6 +294,8 @@ class Searcher:
         return [chunk_id for _, chunk_id in scored[:pool]]
 
     async def _vectors(self, store_id: str, version: int) -> _Vectors:
+        import numpy as np
+
         cached = self._cache.get(store_id)
         if cached is not None and cached.version == version:
             self._cache.move_to_end(store_id)

@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
@@ -24,6 +22,7 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -40,6 +39,8 @@ from responsd.store.tables import INPUT, OUTPUT, counters, response_items, respo
 from responsd.store.vector_stores import VectorStoreStore
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = max(p.name.split("_", 1)[0] for p in (_MIGRATIONS / "versions").glob("0*.py"))
+"""The newest migration: each file is named after its revision (`0006_counters.py`)."""
 _WORKERS = 8
 """Database threads; SQLite serializes writers anyway, readers run side by side (WAL)."""
 
@@ -309,11 +310,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
 
 
 def _migrate(engine: Engine) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Workers starting together take turns; the later ones find nothing to do.
             connection.execute(text("SELECT pg_advisory_xact_lock(7263001)"))
+        if _revision(connection) == HEAD_REVISION:
+            return
+        # Alembic only when there is something to do: loaded, it holds ~11 MiB of memory
+        # for the server's whole life.
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _revision(connection: Connection) -> str | None:
+    """The database's migration revision (Alembic's table); None for a new database."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
