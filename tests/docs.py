@@ -23,8 +23,9 @@ rule for trips under six hours. Hotel costs are refunded up to 180 euros per nig
 """
 
 
-def pdf(text: str) -> bytes:
-    """A one-page PDF showing `text` (one line per text line), with a valid xref table."""
+def pdf(text: str, xref: bool = True) -> bytes:
+    """A one-page PDF showing `text` (one line per text line), with a valid xref table, or
+    with none (`xref=False`: a trailer only, as in hand-written PDFs)."""
     lines = text.splitlines()
     ops = ["BT", "/F1 11 Tf", "14 TL", "50 780 Td"]
     for line in lines:
@@ -46,12 +47,15 @@ def pdf(text: str) -> bytes:
     for n, body in enumerate(objects, 1):
         offsets.append(out.tell())
         out.write(f"{n} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
+    if not xref:
+        out.write(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+        return out.getvalue()
+    table = out.tell()
     out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
     for offset in offsets:
         out.write(f"{offset:010d} 00000 n \n".encode())
     out.write(
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{table}\n%%EOF\n".encode()
     )
     return out.getvalue()
 

@@ -236,6 +236,20 @@ def test_input_file_by_id_and_inline_reaches_the_model_as_text(client, upstream)
         ),
     )
     assert "launch is on the ninth of June" in _user_text(upstream.requests[1])
+    # No cross-reference table (the Open Responses suite's file-input fixture is such a PDF).
+    data = base64.b64encode(pdf("Title: Fixture Without Xref", xref=False)).decode()
+    upstream.script(Reply(text="ok"))
+    client.responses.create(
+        model="fake-model",
+        input=_file_message(
+            {
+                "type": "input_file",
+                "filename": "fixture.pdf",
+                "file_data": f"data:application/pdf;base64,{data}",
+            }
+        ),
+    )
+    assert "Title: Fixture Without Xref" in _user_text(upstream.requests[2])
 
 
 def test_unreadable_or_missing_files_are_client_errors_naming_the_part(client, upstream):

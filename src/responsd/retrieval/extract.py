@@ -9,6 +9,7 @@ import io
 import re
 import zipfile
 from html.parser import HTMLParser
+from typing import Any
 from xml.etree import ElementTree
 
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")
@@ -62,13 +63,31 @@ def _decode(data: bytes, filename: str) -> str:
         return data.decode("latin-1")  # every byte is a character: text in an old encoding
 
 
-def _pdf(data: bytes) -> str:
+_SCAN_FOR_OBJECTS = b"\nstartxref\n0\n%%EOF\n"
+"""Appended to a PDF pypdf cannot open: a cross-reference pointer that is surely wrong makes
+it rebuild the table by scanning the file's objects, as PDF viewers do. Hand-written PDFs
+(the Open Responses compliance suite's `file-input` fixture) often have no table at all."""
+
+
+def _open_pdf(data: bytes) -> Any:
     # Imported on the first PDF: pypdf (with the cryptography it loads) is ~13 MiB of memory.
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
     try:
-        reader = PdfReader(io.BytesIO(data))
+        return PdfReader(io.BytesIO(data))
+    except PyPdfError as first:
+        try:
+            return PdfReader(io.BytesIO(data + _SCAN_FOR_OBJECTS))
+        except PyPdfError:
+            raise first from None
+
+
+def _pdf(data: bytes) -> str:
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = _open_pdf(data)
         if reader.is_encrypted:
             raise UnreadableFile(
                 "The PDF is encrypted; send it without a password.", "invalid_file"
