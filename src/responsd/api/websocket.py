@@ -15,6 +15,9 @@ other lane's state alone. A warm-up turn (`generate: false`) runs no model: it a
 completed response with no output whose context (instructions aside) the next turn can
 continue from.
 
+`response.steer` frames queue user input for a running response (api/steering.py): an
+automatic successor continues from it with that input once it completes.
+
 Request errors are `{"type": "error", "status", "error": {…}}` frames and leave the socket
 usable. The socket closes after `websocket_max_seconds` (once the turns in flight end) or
 when the client hangs up, which cancels every turn in flight, like a dropped stream.
@@ -30,7 +33,9 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from responsd.api import steering
 from responsd.api.parsing import validate
+from responsd.api.steering import Running, SteerRejected
 from responsd.engine.loop import Engine
 from responsd.errors import InvalidRequestError, ResponsdError
 from responsd.types.events import ErrorEvent
@@ -48,6 +53,7 @@ MAX_ACTIVE = 16
 """Turns running at once on one socket, over all its lanes; further ones wait their turn."""
 MAX_LANES = 32
 """Distinct named lanes one socket may use (the default lane does not count)."""
+FINISHED_KEPT = 1024
 STREAM_ID = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 
 
@@ -70,6 +76,8 @@ class _Lane:
     frames: asyncio.Queue[dict[str, Any] | ResponsdError] = field(default_factory=asyncio.Queue)
     """Create bodies to run in order, and errors to answer in their place."""
     last: _LastTurn | None = None
+    running: Running | None = None
+    """Its response in flight, once its id is known (what steering targets)."""
     worker: asyncio.Task[None] | None = None
     busy: bool = False
     """A turn of this lane is running."""
@@ -85,6 +93,10 @@ class ResponsesSocket:
         self._active = asyncio.Semaphore(MAX_ACTIVE)
         self._sending = asyncio.Lock()
         self._closing = False
+        self._waiting: dict[str, Running] = {}
+        """Completed responses whose steers wait for the client's tool results, by id."""
+        self._finished: dict[str, None] = {}
+        """Ids of the latest responses this socket ran (a steer naming one is too late)."""
 
     async def serve(self) -> None:
         await self.ws.accept()
@@ -129,6 +141,9 @@ class ResponsesSocket:
         data: dict[str, Any] | ResponsdError
         try:
             data = _frame_object(frame)
+            if data.get("type") == "response.steer":
+                await self._steer(data)  # at once: the response it targets is running
+                return
             stream_id = _stream_id(data.pop("stream_id", None))
         except ResponsdError as exc:
             data = exc
@@ -158,7 +173,9 @@ class ResponsesSocket:
             async with self._active:
                 lane.busy = True
                 try:
-                    await self._turn(lane, data)
+                    turn: tuple[dict[str, Any], Running | None] | None = (data, None)
+                    while turn is not None:  # a turn, then its automatic successors
+                        turn = await self._turn(lane, *turn)
                 except (WebSocketDisconnect, OSError):
                     return  # a send that lost the race with the hang-up
                 except Exception:
@@ -195,6 +212,59 @@ class ResponsesSocket:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
 
+    async def _steer(self, data: dict[str, Any]) -> None:
+        target, given = steering.parse(data)
+        lane = self._holding(target)
+        running = lane.running if lane is not None else None
+        if running is not None and running.response_id != target:
+            running = None  # the lane has moved on: `target` is its last response
+        try:
+            steer = steering.check(data)
+            if running is None:
+                if lane is not None or target in self._finished:
+                    raise SteerRejected(
+                        "response_already_completed",
+                        f"Response '{target}' has completed; continue it with response.create.",
+                    )
+                raise SteerRejected(
+                    "response_not_found", f"No response '{target}' is running on this socket."
+                )
+            if not steering.steerable(running.body):
+                raise SteerRejected(
+                    "steering_not_supported",
+                    "A response bound to a conversation or using context_management cannot "
+                    "be steered.",
+                )
+            if len(running.steers) >= steering.MAX_STEERS:
+                raise SteerRejected(
+                    "too_many_pending_steers",
+                    f"Response '{target}' already holds {steering.MAX_STEERS} steers; wait for "
+                    "its successor.",
+                )
+        except SteerRejected as exc:
+            number = running.insert() if running is not None else 0
+            event = steering.failed(exc.code, exc.message, target, given, number)
+            await self._send(_on_lane(steering.dumps(event), lane.stream_id if lane else None))
+            return
+        assert lane is not None and running is not None
+        running.steers.append(steer)
+        event = steering.accepted(steer, running.insert())
+        await self._send(_on_lane(steering.dumps(event), lane.stream_id))
+
+    def _holding(self, response_id: str | None) -> _Lane | None:
+        """The lane running `response_id`, or whose last response it is."""
+        for lane in self.lanes.values():
+            if lane.running is not None and lane.running.response_id == response_id:
+                return lane
+        return self._known(response_id)
+
+    async def _fail_steers(self, lane: _Lane, parent: Running, code: str, message: str) -> None:
+        for steer in parent.steers:
+            event = steering.failed(
+                code, message, parent.response_id, steer.input, parent.insert(), steer.id
+            )
+            await self._send(_on_lane(steering.dumps(event), lane.stream_id))
+
     def _known(self, response_id: str | None) -> _Lane | None:
         """The lane whose last response is `response_id`, if any."""
         for lane in self.lanes.values():
@@ -202,11 +272,19 @@ class ResponsesSocket:
                 return lane
         return None
 
-    async def _turn(self, lane: _Lane, body: dict[str, Any]) -> None:
+    async def _turn(
+        self, lane: _Lane, body: dict[str, Any], steered: Running | None
+    ) -> tuple[dict[str, Any], Running | None] | None:
+        """Run one create body; the automatic successor to run next, if steers want one.
+        `steered`: the response whose steers this body commits (in its input)."""
         parent: _Lane | None = None
         try:
-            _check_fields(body)
+            if steered is None:
+                _check_fields(body)
+                if waiting := self._waiting.pop(body.get("previous_response_id") or "", None):
+                    body, steered = steering.with_steers(body, waiting.steers), waiting
             generate = _generate(body)
+            settings = dict(body)  # what a successor inherits (it always generates)
             request = validate(ResponseCreateRequest, body)
             parent = self._known(request.previous_response_id)
             known = parent.last.context if parent and parent.last else None
@@ -215,19 +293,56 @@ class ResponsesSocket:
             parent = parent or self._known(body.get("previous_response_id"))
             self._forget(lane, parent)
             await self._error(exc, lane.stream_id)
-            return
+            if steered is not None:
+                await self._fail_steers(lane, steered, "successor_creation_failed", exc.message)
+            return None
+        running = lane.running = Running(prepared.snapshot.id, settings)
         run = self.engine.run(prepared, generate=generate)
-        async for event in run:
-            if isinstance(event, ErrorEvent):
-                failure = run.failure or ResponsdError(event.message)
-                await self._error(failure, lane.stream_id, event)
-            else:
-                await self._send(_on_lane(event.model_dump_json(), lane.stream_id))
+        try:
+            async for event in run:
+                if running.shift:  # steering events went out inside this stream
+                    number = event.sequence_number + running.shift
+                    event = event.model_copy(update={"sequence_number": number})
+                running.sequence = event.sequence_number
+                if isinstance(event, ErrorEvent):
+                    failure = run.failure or ResponsdError(event.message)
+                    await self._error(failure, lane.stream_id, event)
+                else:
+                    await self._send(_on_lane(event.model_dump_json(), lane.stream_id))
+        finally:
+            lane.running = None
+            self._finished[running.response_id] = None
+            if len(self._finished) > FINISHED_KEPT:
+                del self._finished[next(iter(self._finished))]
         if run.failure is not None:
             self._forget(lane, parent)
-            return
+            await self._fail_steers(
+                lane, running, "response_not_active", "The response failed before its successor."
+            )
+            return None
         context = [*prepared.history, *prepared.input_items, *run.snapshot.output]
         lane.last = _LastTurn(run.snapshot.id, context)
+        return await self._after_steers(lane, running, run.snapshot.output)
+
+    async def _after_steers(
+        self, lane: _Lane, running: Running, output: list[Any]
+    ) -> tuple[dict[str, Any], Running | None] | None:
+        """What a completed response's steers lead to: its automatic successor, or a wait
+        for the client's tool results."""
+        if not running.steers:
+            return None
+        if self._closing:
+            await self._fail_steers(
+                lane, running, "successor_creation_failed", "The socket reached its time limit."
+            )
+            return None
+        if stubs := steering.required_input(output):
+            for steer in running.steers:
+                event = steering.pending(steer, stubs, running.insert())
+                await self._send(_on_lane(steering.dumps(event), lane.stream_id))
+            self._waiting[running.response_id] = running
+            return None
+        return steering.successor_body(running, running.steers), running
 
     @staticmethod
     def _forget(lane: _Lane, parent: _Lane | None) -> None:
@@ -298,7 +413,8 @@ def _check_fields(data: dict[str, Any]) -> None:
     kind = data.pop("type", None)
     if kind != "response.create":
         raise InvalidRequestError(
-            f"Unknown event type {kind!r}; this socket takes 'response.create' events.",
+            f"Unknown event type {kind!r}; this socket takes 'response.create' and "
+            "'response.steer' events.",
             param="type",
             code="unknown_event_type",
         )
