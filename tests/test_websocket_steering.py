@@ -188,3 +188,35 @@ def test_the_sdk_steers_a_lane(server, upstream):
         assert kinds.count("response.created") == 1  # the successor's: the commit point
         assert seen[-1].response.previous_response_id == first
         assert seen[-1].response.output_text == "heading west"
+
+
+def test_a_steer_ends_a_tool_loop_before_its_next_model_turn(
+    tool_server, upstream, mcp, mcp_servers
+):
+    calc = {
+        "type": "mcp",
+        "server_label": "calc",
+        "server_url": mcp_servers[1],
+        "require_approval": "never",
+    }
+    upstream.script(
+        Reply(tool_calls=[Call("calc__slow", '{"seconds": 0.5}')]), Reply(text="summary")
+    )
+    with connect(_ws_url(tool_server.url)) as ws:
+        _send(ws, model="fake-model", input="work on it", tools=[calc])
+        first = _until(ws, "response.created")[0]["response"]["id"]
+        _steer(ws, first, "Stop and summarize.")
+        end = _until(ws, "response.incomplete")[-1]["response"]
+        # The tool's call finished; no second model turn ran inside the steered response.
+        assert end["incomplete_details"] == {"reason": "steered"}
+        assert [i["type"] for i in end["output"]] == ["mcp_list_tools", "mcp_call"]
+        assert end["output"][1]["output"] == "done"
+        successor = _until(ws, "response.completed")[-1]["response"]
+        assert successor["previous_response_id"] == first
+        assert successor["output"][-1]["content"][0]["text"] == "summary"
+    assert len(upstream.requests) == 2
+    last = upstream.requests[1]["messages"]
+    assert [(m["role"], m.get("content")) for m in last[-2:]] == [
+        ("tool", "done"),
+        ("user", "Stop and summarize."),
+    ]

@@ -1,7 +1,9 @@
 """Steering over a WebSocket (`response.steer`): user input queued for a running response.
 
-What the hosted API documents, at a response's end rather than mid-output (its models may
-also stop a response early, `incomplete_details.reason: "steered"`; responsd's never do):
+What the hosted API documents, with one boundary for stopping early: a steered response
+whose built-in tools (MCP, file search) just ran ends there, `incomplete` with
+`incomplete_details.reason: "steered"`, instead of starting another model turn (the hosted
+models may also stop mid-output; responsd's never cut a model turn short):
 
 - `{"type": "response.steer", "previous_response_id", "input"}` (those fields only; input a
   string or a non-empty list of user messages) naming the response running on this socket
@@ -31,6 +33,7 @@ from typing import Any
 import orjson
 
 from responsd.api.parsing import validate
+from responsd.engine.run import ResponseRun
 from responsd.errors import ResponsdError
 from responsd.types.requests import ResponseCreateRequest
 
@@ -70,6 +73,7 @@ class Running:
     response_id: str
     body: dict[str, Any]
     """Its create body, which an automatic successor inherits."""
+    run: ResponseRun
     steers: list[Steer] = field(default_factory=list)
     sequence: int = -1
     """The sequence number of the last event sent for it."""

@@ -248,6 +248,7 @@ class ResponsesSocket:
             return
         assert lane is not None and running is not None
         running.steers.append(steer)
+        running.run.steered = True
         event = steering.accepted(steer, running.insert())
         await self._send(_on_lane(steering.dumps(event), lane.stream_id))
 
@@ -296,8 +297,8 @@ class ResponsesSocket:
             if steered is not None:
                 await self._fail_steers(lane, steered, "successor_creation_failed", exc.message)
             return None
-        running = lane.running = Running(prepared.snapshot.id, settings)
         run = self.engine.run(prepared, generate=generate)
+        running = lane.running = Running(prepared.snapshot.id, settings, run)
         try:
             async for event in run:
                 if running.shift:  # steering events went out inside this stream

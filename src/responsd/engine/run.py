@@ -93,6 +93,10 @@ class ResponseRun:
         self.turns = 0
         self.finish = "stop"
         """The last model turn's finish reason."""
+        self.steered = False
+        """Set by WebSocket steering: the run ends at its next safe boundary (its built-in
+        tools ran, another model turn would start) as incomplete, reason `steered`, and a
+        successor continues with the steer's input."""
         self._sequence = 0
         self._tool_choice = p.model_request.tool_choice
         self._functions = list(p.model_request.tools)
@@ -239,6 +243,8 @@ class ResponseRun:
     def _after_tools(self, step: NextStepRunTools) -> NextStep:
         if step.then_stop or any(job.awaits_client for job in step.jobs):
             return NextStepFinish()
+        if self.steered:
+            return NextStepFinish("incomplete", "steered")
         if self.turns >= self.engine.options.max_turns:
             log.warning("response %s reached %d model turns", self.p.snapshot.id, self.turns)
             return NextStepFinish("incomplete", "max_output_tokens")

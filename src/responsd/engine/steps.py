@@ -25,7 +25,7 @@ class NextStepFinish:
     """The response ends: completed, or incomplete for `reason`."""
 
     status: Literal["completed", "incomplete"] = "completed"
-    reason: Literal["max_output_tokens", "content_filter"] | None = None
+    reason: Literal["max_output_tokens", "content_filter", "steered"] | None = None
 
 
 NextStep: TypeAlias = NextStepRunAgain | NextStepRunTools | NextStepFinish

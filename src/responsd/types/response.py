@@ -29,7 +29,8 @@ class ResponseError(BaseModel):
 class IncompleteDetails(BaseModel):
     """Why a response stopped early."""
 
-    reason: Literal["max_output_tokens", "content_filter"]
+    reason: Literal["max_output_tokens", "content_filter", "steered"]
+    """`steered`: WebSocket steering ended it between model turns (api/steering.py)."""
 
 
 class InputTokensDetails(BaseModel):
