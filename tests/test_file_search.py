@@ -224,32 +224,19 @@ def test_input_file_by_id_and_inline_reaches_the_model_as_text(client, upstream)
     assert "[File: handbook.md]" in seen and "sixteen weeks of paid parental leave" in seen
     stored = client.responses.input_items.list(response.id).data[0].content[0]
     assert stored.type == "input_file" and stored.file_id == hr  # stored as sent
-    data = base64.b64encode(pdf("The launch is on the ninth of June.")).decode()
-    client.responses.create(
-        model="fake-model",
-        input=_file_message(
-            {
-                "type": "input_file",
-                "filename": "plan.pdf",
-                "file_data": f"data:application/pdf;base64,{data}",
-            }
-        ),
-    )
-    assert "launch is on the ninth of June" in _user_text(upstream.requests[1])
-    # No cross-reference table (the Open Responses suite's file-input fixture is such a PDF).
-    data = base64.b64encode(pdf("Title: Fixture Without Xref", xref=False)).decode()
+    # A PDF with a cross-reference table, and one without (the Open Responses compliance
+    # suite's file-input fixture is such a PDF).
     upstream.script(Reply(text="ok"))
-    client.responses.create(
-        model="fake-model",
-        input=_file_message(
-            {
-                "type": "input_file",
-                "filename": "fixture.pdf",
-                "file_data": f"data:application/pdf;base64,{data}",
-            }
-        ),
-    )
-    assert "Title: Fixture Without Xref" in _user_text(upstream.requests[2])
+    pdfs = [("The launch is on the ninth of June.", True), ("Title: Fixture Without Xref", False)]
+    for n, (text, xref) in enumerate(pdfs, start=1):
+        data = base64.b64encode(pdf(text, xref=xref)).decode()
+        part = {
+            "type": "input_file",
+            "filename": "plan.pdf",
+            "file_data": f"data:application/pdf;base64,{data}",
+        }
+        client.responses.create(model="fake-model", input=_file_message(part))
+        assert text in _user_text(upstream.requests[n])
 
 
 def test_unreadable_or_missing_files_are_client_errors_naming_the_part(client, upstream):

@@ -1,6 +1,7 @@
 """WebSocket mode of /v1/responses, with the SDK's `responses.connect()` and a plain
 `websockets` client: turns, connection-local state, error frames, limits, auth."""
 
+import contextlib
 import json
 
 import httpx
@@ -262,10 +263,11 @@ def _by_content(body: dict) -> Reply:
     return Reply(text=f"answer to {last}", delay=SLOW_SECONDS if "slow" in last else 0.0)
 
 
-def test_the_sdk_runs_lanes_side_by_side(server, upstream, monkeypatch):
+@contextlib.contextmanager
+def sdk_session(server):
+    """The SDK's ResponsesWebSocketSession (lanes) on a `responses.connect()` socket."""
     from openai.lib.responses_websocket import ResponsesWebSocketLimits, ResponsesWebSocketSession
 
-    monkeypatch.setattr(upstream, "responder", _by_content)
     limits = ResponsesWebSocketLimits(
         max_lanes=4, max_events_per_lane=256, max_events=1024, max_bytes_per_lane=2**22,
         max_bytes=2**23,
@@ -275,6 +277,12 @@ def test_the_sdk_runs_lanes_side_by_side(server, upstream, monkeypatch):
         client.responses.connect() as connection,
         ResponsesWebSocketSession(connection, limits=limits) as session,
     ):
+        yield session
+
+
+def test_the_sdk_runs_lanes_side_by_side(server, upstream, monkeypatch):
+    monkeypatch.setattr(upstream, "responder", _by_content)
+    with sdk_session(server) as session:
         slow, fast = session.lane("slow-lane"), session.lane("fast.lane_2")
         slow.send({"type": "response.create", "model": "fake-model", "input": "slow one"})
         fast.send({"type": "response.create", "model": "fake-model", "input": "fast one"})

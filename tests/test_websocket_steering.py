@@ -3,13 +3,12 @@ by an automatic successor, held for the client's tool results, or failed with it
 
 import json
 
-import openai
 from openai.types.responses import ResponsesServerEvent
 from pydantic import TypeAdapter
 from websockets.sync.client import connect
 
 from bench.fake_upstream import Call, Reply
-from tests.test_websocket import TERMINAL, _send, _ws_url
+from tests.test_websocket import TERMINAL, _send, _ws_url, sdk_session
 
 _SDK_EVENT = TypeAdapter(ResponsesServerEvent)
 _WEATHER = {
@@ -160,18 +159,8 @@ def test_a_failed_response_fails_its_steers_and_conversations_cannot_be_steered(
 
 
 def test_the_sdk_steers_a_lane(server, upstream):
-    from openai.lib.responses_websocket import ResponsesWebSocketLimits, ResponsesWebSocketSession
-
     upstream.script(Reply(text="heading north", delay=0.4), Reply(text="heading west"))
-    limits = ResponsesWebSocketLimits(
-        max_lanes=2, max_events_per_lane=256, max_events=512, max_bytes_per_lane=2**22,
-        max_bytes=2**23,
-    )  # fmt: skip
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
-    with (
-        client.responses.connect() as connection,
-        ResponsesWebSocketSession(connection, limits=limits) as session,
-    ):
+    with sdk_session(server) as session:
         lane = session.lane("driver")
         lane.send({"type": "response.create", "model": "fake-model", "input": "drive"})
         created = lane.recv(timeout=10)
