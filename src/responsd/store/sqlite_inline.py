@@ -71,9 +71,12 @@ class LoopConnection:
     def read_one(self, sql: str, parameters: Any) -> tuple[Any, ...] | None:
         """The first row of a query; Busy when the database cannot be read at once."""
         try:
-            return self._connection().execute(sql, parameters).fetchone()
+            # Read to the end: a statement left mid-way would hold its read snapshot open
+            # and keep checkpoints from reusing the WAL.
+            rows = self._connection().execute(sql, parameters).fetchall()
         except sqlite3.OperationalError as exc:
             raise _busy(exc) from exc
+        return rows[0] if rows else None
 
     def close(self) -> None:
         if self._conn is not None and threading.get_ident() == self._thread:
