@@ -136,6 +136,7 @@ class SQLStore:
         self._insert_response = _Direct(insert(responses), engine, _RESPONSE_ROW)
         self._insert_items = _Direct(insert(response_items), engine, _ITEM_ROW)
         self._chain_head = _Direct(_CHAIN_HEAD, engine)
+        self._get_response = _Direct(_GET_RESPONSE, engine)
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
         self._inline = _loop_connection(engine)
         self._checkpoint: asyncio.Future[None] | None = None
@@ -281,11 +282,28 @@ class SQLStore:
             log.exception("WAL checkpoint failed (the next one retries)")
 
     async def get_response(self, response_id: str) -> str | None:
-        def get() -> str | None:
-            with self._engine.connect() as conn:
-                return conn.execute(_GET_RESPONSE, {"id": response_id}).scalar_one_or_none()
+        row = await self._one_row(self._get_response, {"id": response_id})
+        return row[0] if row else None
 
-        return await self._run(get)
+    async def _one_row(self, direct: _Direct, params: dict[str, Any]) -> Any:
+        """The first row of a small query: on SQLite from the loop's own connection when it
+        can be read at once (store/sqlite_inline.py), else on a thread."""
+        if self._inline is not None:
+            try:
+                return self._inline.read_one(direct.sql, direct.params(params))
+            except Busy:
+                pass
+            except sqlite3.Error as exc:
+                raise StoreError(f"The database failed: {type(exc).__name__}.") from exc
+
+        def read() -> Any:
+            with self._engine.connect() as conn:
+                cursor = direct.execute(conn, params)
+                row = cursor.fetchone()
+                cursor.close()
+            return row
+
+        return await self._run(read)
 
     async def delete_response(self, response_id: str) -> bool:
         def remove() -> bool:
@@ -304,24 +322,8 @@ class SQLStore:
         """The status of `response_id` and the count of response deletes so far (chains read
         under the same count are still whole); None when no such response is stored."""
 
-        def head() -> tuple[str | None, int] | None:
-            with self._engine.connect() as conn:
-                cursor = self._chain_head.execute(conn, {"id": response_id})
-                row = cursor.fetchone()
-                cursor.close()
-            return (row[0], row[1]) if row else None
-
-        if self._inline is not None:
-            try:
-                row = self._inline.read_one(
-                    self._chain_head.sql, self._chain_head.params({"id": response_id})
-                )
-                return (row[0], row[1]) if row else None
-            except Busy:
-                pass
-            except sqlite3.Error as exc:
-                raise StoreError(f"The database failed: {type(exc).__name__}.") from exc
-        return await self._run(head)
+        row = await self._one_row(self._chain_head, {"id": response_id})
+        return (row[0], row[1]) if row else None
 
     async def load_context(self, response_id: str) -> Chain | None:
         """Every item the model saw and said along the chain ending at `response_id`, and
