@@ -220,6 +220,11 @@ class SQLStore:
                 ):
                     raise ConversationGone(conversation_id)
 
+        if self._checkpoint is not None and not self._checkpoint.done():
+            # Saves wait for a checkpoint in flight, as they would for SQLite's own at
+            # commit: with nothing written meanwhile it copies the whole WAL, which then
+            # starts over (one that saves kept appending to grew without end, measured).
+            await asyncio.shield(self._checkpoint)
         if self._inline is not None and not background and not conversation_id:
             try:
                 if self._save_inline(row, input_items, output_items):
@@ -241,8 +246,6 @@ class SQLStore:
     ) -> bool:
         """A small save on the loop's own connection; False when it is too big for that."""
         assert self._inline is not None
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return False  # writes back to back on the loop would keep it from the lock
         pairs = (*input_items, *output_items)
         if len(row["body"]) + sum(len(body) for _, body in pairs) > INLINE_BYTES:
             return False
@@ -272,12 +275,10 @@ class SQLStore:
             self._checkpoint = loop.run_in_executor(self._threads, self._checkpoint_wal)
 
     def _checkpoint_wal(self) -> None:
-        # RESTART: writers wait meanwhile (the loop's saves take the thread path), so it
-        # catches up with them and the WAL starts over; a PASSIVE one, run beside a steady
-        # stream of saves, never finished and the WAL grew without end (measured).
+        # PASSIVE, as SQLite's own: it never waits for readers or writers.
         try:
             with self._engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
         except self._database_errors:
             log.exception("WAL checkpoint failed (the next one retries)")
 

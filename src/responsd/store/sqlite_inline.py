@@ -10,7 +10,8 @@ write lock, the attempt fails at once, having done nothing, and the caller takes
 path, which waits for the lock as before.
 
 That connection never checkpoints the WAL itself (a checkpoint fsyncs the database file):
-every CHECKPOINT_EVERY commits, one runs on a worker thread instead.
+every CHECKPOINT_EVERY commits, one runs on a worker thread instead, and saves wait for it
+as they would for SQLite's own at commit.
 """
 
 import sqlite3
