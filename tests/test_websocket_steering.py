@@ -209,3 +209,27 @@ def test_a_steer_ends_a_tool_loop_before_its_next_model_turn(
         ("tool", "done"),
         ("user", "Stop and summarize."),
     ]
+
+
+def test_steers_waiting_on_too_many_responses_are_given_back_oldest_first(
+    server, upstream, monkeypatch
+):
+    from responsd.api import steering
+
+    monkeypatch.setattr(steering, "MAX_WAITING", 1)
+    call = Reply(tool_calls=[Call("get_weather", '{"city": "Oslo"}', id="call_w")], delay=0.3)
+    upstream.script(call, call)
+    with connect(_ws_url(server.url)) as ws:
+        waiting = []
+        for lane in ("a", "b"):
+            _send(ws, model="fake-model", input="weather?", tools=[_WEATHER], stream_id=lane)
+            first = _until(ws, "response.created")[0]["response"]["id"]
+            _steer(ws, first, f"steer {lane}")
+            _until(ws, "response.completed")
+            waiting.append(_recv(ws))
+        assert [w["type"] for w in waiting] == ["response.steer.pending"] * 2
+        given_back = _recv(ws)  # the second wait gives the first lane's steer back
+        assert given_back["type"] == "response.steer.failed"
+        assert given_back["error"]["code"] == "too_many_pending_steers"
+        assert given_back["stream_id"] == "a" and given_back["steer"]["input"] == "steer a"
+        assert given_back["steer"]["id"] == waiting[0]["steer"]["id"]

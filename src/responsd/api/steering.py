@@ -39,6 +39,8 @@ from responsd.types.requests import ResponseCreateRequest
 
 MAX_STEERS = 16
 """Steers one response may hold queued."""
+MAX_WAITING = 64
+"""Responses per socket whose steers may wait for the client's tool results."""
 STEER_FIELDS = {"type", "previous_response_id", "input"}
 _CLIENT_OWNED = {
     "function_call": ("function_call_output", "call_id"),

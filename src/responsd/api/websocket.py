@@ -93,7 +93,7 @@ class ResponsesSocket:
         self._active = asyncio.Semaphore(MAX_ACTIVE)
         self._sending = asyncio.Lock()
         self._closing = False
-        self._waiting: dict[str, Running] = {}
+        self._waiting: dict[str, tuple[_Lane, Running]] = {}
         """Completed responses whose steers wait for the client's tool results, by id."""
         self._finished: dict[str, None] = {}
         """Ids of the latest responses this socket ran (a steer naming one is too late)."""
@@ -283,7 +283,8 @@ class ResponsesSocket:
             if steered is None:
                 _check_fields(body)
                 if waiting := self._waiting.pop(body.get("previous_response_id") or "", None):
-                    body, steered = steering.with_steers(body, waiting.steers), waiting
+                    steered = waiting[1]
+                    body = steering.with_steers(body, steered.steers)
             generate = _generate(body)
             settings = dict(body)  # what a successor inherits (it always generates)
             request = validate(ResponseCreateRequest, body)
@@ -341,7 +342,17 @@ class ResponsesSocket:
             for steer in running.steers:
                 event = steering.pending(steer, stubs, running.insert())
                 await self._send(_on_lane(steering.dumps(event), lane.stream_id))
-            self._waiting[running.response_id] = running
+            self._waiting[running.response_id] = lane, running
+            if len(self._waiting) > steering.MAX_WAITING:  # the oldest are given back
+                oldest = next(iter(self._waiting))
+                old_lane, old = self._waiting.pop(oldest)
+                await self._fail_steers(
+                    old_lane,
+                    old,
+                    "too_many_pending_steers",
+                    f"This socket holds steers for {steering.MAX_WAITING} responses waiting "
+                    "for tool results; the oldest are returned.",
+                )
             return None
         return steering.successor_body(running, running.steers), running
 
