@@ -172,7 +172,7 @@ class SQLStore:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
         except self._database_errors as exc:
-            raise StoreError(f"The database failed: {type(exc).__name__}.") from exc
+            raise _failed(exc) from exc
 
     async def save_response(
         self,
@@ -199,11 +199,7 @@ class SQLStore:
 
         def save() -> None:
             # Rows are built here, on the store's thread: a long history would hold the loop.
-            items = [
-                {"response_id": response_id, "kind": kind, "position": n, "item_id": i, "body": b}
-                for kind, pairs in ((INPUT, input_items), (OUTPUT, output_items))
-                for n, (i, b) in enumerate(pairs)
-            ]
+            items = _item_rows(response_id, input_items, output_items)
             with self._engine.begin() as conn:
                 if background:  # its row exists since it was queued
                     conn.execute(
@@ -249,21 +245,16 @@ class SQLStore:
         pairs = (*input_items, *output_items)
         if len(row["body"]) + sum(len(body) for _, body in pairs) > INLINE_BYTES:
             return False
-        rid = row["id"]
-        items = [
-            self._insert_items.params(
-                {"response_id": rid, "kind": kind, "position": n, "item_id": i, "body": b}
-            )
-            for kind, pairs_of in ((INPUT, input_items), (OUTPUT, output_items))
-            for n, (i, b) in enumerate(pairs_of)
-        ]
+        items = _item_rows(row["id"], input_items, output_items)
         statements = [(self._insert_response.sql, self._insert_response.params(row), False)]
         if items:
-            statements.append((self._insert_items.sql, items, True))
+            statements.append(
+                (self._insert_items.sql, [self._insert_items.params(i) for i in items], True)
+            )
         try:
             self._inline.write(statements)
         except sqlite3.Error as exc:
-            raise StoreError(f"The database failed: {type(exc).__name__}.") from exc
+            raise _failed(exc) from exc
         if self._inline.commits % CHECKPOINT_EVERY == 0:
             self._checkpoint_soon()
         return True
@@ -295,7 +286,7 @@ class SQLStore:
             except Busy:
                 pass
             except sqlite3.Error as exc:
-                raise StoreError(f"The database failed: {type(exc).__name__}.") from exc
+                raise _failed(exc) from exc
 
         def read() -> Any:
             with self._engine.connect() as conn:
@@ -380,6 +371,22 @@ class SQLStore:
             return [(r[0], r[1]) for r in rows[:limit]], len(rows) > limit
 
         return await self._run(page)
+
+
+def _item_rows(
+    response_id: str, input_items: list[tuple[str, str]], output_items: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The response_items rows of a response's (item id, JSON) input and output."""
+    return [
+        {"response_id": response_id, "kind": kind, "position": n, "item_id": i, "body": b}
+        for kind, pairs in ((INPUT, input_items), (OUTPUT, output_items))
+        for n, (i, b) in enumerate(pairs)
+    ]
+
+
+def _failed(exc: Exception) -> StoreError:
+    """A database error as clients see it: its kind, never its text (it may hold data)."""
+    return StoreError(f"The database failed: {type(exc).__name__}.")
 
 
 def _loop_connection(engine: Engine) -> LoopConnection | None:
