@@ -30,8 +30,6 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from responsd.api.parsing import validate
 from responsd.engine.run import ResponseRun
 from responsd.errors import ResponsdError
@@ -42,13 +40,8 @@ MAX_STEERS = 16
 MAX_WAITING = 64
 """Responses per socket whose steers may wait for the client's tool results."""
 STEER_FIELDS = {"type", "previous_response_id", "input"}
-_CLIENT_OWNED = {
-    "function_call": ("function_call_output", "call_id"),
-    "custom_tool_call": ("custom_tool_call_output", "call_id"),
-    "mcp_approval_request": ("mcp_approval_response", "id"),
-}
-"""Output items the client must answer, with the input item that answers each."""
-_ANSWERS = {kind for kind, _ in _CLIENT_OWNED.values()}
+_ANSWERS = {"function_call_output", "custom_tool_call_output", "mcp_approval_response"}
+"""Input items answering what a response left to the client (see `required_input`)."""
 
 
 class SteerRejected(Exception):
@@ -107,8 +100,8 @@ def check(data: dict[str, Any]) -> Steer:
     if not target:
         raise SteerRejected("invalid_input", "previous_response_id must name a response.")
     if isinstance(given, str) and given:
-        items = [{"type": "message", "role": "user", "content": given}]
-    elif isinstance(given, list) and given and all(_user_message(m) for m in given):
+        items = [_user_message_of(given)]
+    elif isinstance(given, list) and given and all(_is_user_message(m) for m in given):
         items = [{"type": "message", **m} for m in given]
     else:
         raise SteerRejected(
@@ -123,7 +116,11 @@ def check(data: dict[str, Any]) -> Steer:
     return Steer(target, given, items)
 
 
-def _user_message(item: Any) -> bool:
+def _user_message_of(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": text}
+
+
+def _is_user_message(item: Any) -> bool:
     return (
         isinstance(item, dict)
         and set(item) <= {"type", "role", "content"}
@@ -140,18 +137,17 @@ def steerable(body: dict[str, Any]) -> bool:
 
 def required_input(output: list[Any]) -> list[dict[str, Any]]:
     """Stubs of what the client must send before a response's successor can run."""
-    stubs = []
+    stubs: list[dict[str, Any]] = []
     for item in output:
-        answer = _CLIENT_OWNED.get(item.type)
-        if answer is None:
-            continue
-        kind, key = answer
-        if kind == "mcp_approval_response":
-            stubs.append({"type": kind, "approval_request_id": item.id})
-        elif kind == "function_call_output":
-            stubs.append({"type": kind, "call_id": item.call_id, "name": item.name})
-        else:
-            stubs.append({"type": kind, "call_id": getattr(item, key)})
+        match item.type:
+            case "function_call":
+                stubs.append(
+                    {"type": "function_call_output", "call_id": item.call_id, "name": item.name}
+                )
+            case "custom_tool_call":
+                stubs.append({"type": "custom_tool_call_output", "call_id": item.call_id})
+            case "mcp_approval_request":
+                stubs.append({"type": "mcp_approval_response", "approval_request_id": item.id})
     return stubs
 
 
@@ -169,9 +165,7 @@ def with_steers(body: dict[str, Any], steers: list[Steer]) -> dict[str, Any]:
     carries (a Chat Completions model needs a call's result right after the call; the hosted
     API puts steers first), before the rest of its input."""
     given = body.get("input") or []
-    own = (
-        [{"type": "message", "role": "user", "content": given}] if isinstance(given, str) else given
-    )
+    own = [_user_message_of(given)] if isinstance(given, str) else given
     answers = [i for i in own if isinstance(i, dict) and i.get("type") in _ANSWERS]
     rest = [i for i in own if not (isinstance(i, dict) and i.get("type") in _ANSWERS)]
     return {**body, "input": [*answers, *(i for s in steers for i in s.items), *rest]}
@@ -212,7 +206,3 @@ def failed(
         "error": {"code": code, "message": message, "type": "invalid_request_error"},
         "steer": steer,
     }
-
-
-def dumps(event: dict[str, Any]) -> str:
-    return orjson.dumps(event).decode()

@@ -244,13 +244,13 @@ class ResponsesSocket:
         except SteerRejected as exc:
             number = running.insert() if running is not None else 0
             event = steering.failed(exc.code, exc.message, target, given, number)
-            await self._send(_on_lane(steering.dumps(event), lane.stream_id if lane else None))
+            await self._send_steering(event, lane.stream_id if lane else None)
             return
         assert lane is not None and running is not None
         running.steers.append(steer)
         running.run.steered = True
         event = steering.accepted(steer, running.insert())
-        await self._send(_on_lane(steering.dumps(event), lane.stream_id))
+        await self._send_steering(event, lane.stream_id)
 
     def _holding(self, response_id: str | None) -> _Lane | None:
         """The lane running `response_id`, or whose last response it is."""
@@ -264,7 +264,7 @@ class ResponsesSocket:
             event = steering.failed(
                 code, message, parent.response_id, steer.input, parent.insert(), steer.id
             )
-            await self._send(_on_lane(steering.dumps(event), lane.stream_id))
+            await self._send_steering(event, lane.stream_id)
 
     def _known(self, response_id: str | None) -> _Lane | None:
         """The lane whose last response is `response_id`, if any."""
@@ -341,7 +341,7 @@ class ResponsesSocket:
         if stubs := steering.required_input(output):
             for steer in running.steers:
                 event = steering.pending(steer, stubs, running.insert())
-                await self._send(_on_lane(steering.dumps(event), lane.stream_id))
+                await self._send_steering(event, lane.stream_id)
             self._waiting[running.response_id] = lane, running
             if len(self._waiting) > steering.MAX_WAITING:  # the oldest are given back
                 oldest = next(iter(self._waiting))
@@ -362,6 +362,9 @@ class ResponsesSocket:
         last response; another lane's (this turn was a fork) stays."""
         if parent is lane:
             lane.last = None
+
+    async def _send_steering(self, event: dict[str, Any], stream_id: str | None) -> None:
+        await self._send(_on_lane(orjson.dumps(event).decode(), stream_id))
 
     async def _send(self, text: str) -> None:
         async with self._sending:  # lanes send side by side: one frame at a time
