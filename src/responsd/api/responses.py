@@ -36,10 +36,6 @@ def _runner(request: Request) -> BackgroundRunner:
     return request.app.state.runner
 
 
-def _event_stream(frames, headers: dict[str, str] | None = None) -> EventStream:
-    return EventStream(frames, headers)
-
-
 def _not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.", param="response_id")
 
@@ -58,11 +54,11 @@ async def create_response(request: Request) -> Response | EventStream:
         await runner.submit(prepared)
         if body.stream:
             events = await runner.follow(prepared.snapshot.id, -1)
-            return _event_stream(stored_frames(events), headers)
+            return EventStream(stored_frames(events), headers)
         return _json(prepared.snapshot.model_dump_json(), headers)
     run = engine.run(prepared)
     if body.stream:
-        return _event_stream(sse_frames(aiter(run)), headers)
+        return EventStream(sse_frames(aiter(run)), headers)
     async with cancelled_on_disconnect(request):
         async for _event in run:
             pass
@@ -77,7 +73,7 @@ async def retrieve_response(request: Request) -> Response | EventStream:
     if request.query_params.get("stream") in ("true", "1"):
         after = query_int(request, "starting_after", -1, -1, 2**31 - 1)
         events = await _runner(request).follow(response_id, after)
-        return _event_stream(stored_frames(events))
+        return EventStream(stored_frames(events))
     for value in request.query_params.getlist("include[]") + request.query_params.getlist(
         "include"
     ):

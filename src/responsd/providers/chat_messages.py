@@ -184,11 +184,16 @@ def _recall_prefix(request: ModelRequest, key: str, exact: bool = True) -> _Pref
     return None
 
 
+def _prefix_key(reasoning_history: str) -> str:
+    """Where a history's messages are remembered: they differ by how reasoning is carried."""
+    return f"chat-prefix/{reasoning_history}"
+
+
 def unconverted(request: ModelRequest, reasoning_history: str = "drop") -> int:
     """About how many of the request's items `chat_messages` has still to convert (the rest
     come from the history's remembered messages): the size of its work, to decide where to
     run it."""
-    prefix = _recall_prefix(request, f"chat-prefix/{reasoning_history}", exact=False)
+    prefix = _recall_prefix(request, _prefix_key(reasoning_history), exact=False)
     return len(request.items) - (len(prefix.items) if prefix else 0)
 
 
@@ -197,7 +202,7 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> lis
     memo, remembered, items = request.memo, request.memo_items, request.items
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
     start = 0
-    key = f"chat-prefix/{reasoning_history}"
+    key = _prefix_key(reasoning_history)
     prefix = _recall_prefix(request, key)
     if prefix is not None:
         start = len(prefix.items)
