@@ -1,5 +1,7 @@
 """Which HTTP client should talk to the upstream: CPU per streamed request, client side.
 
+Candidates: httpx, aiohttp, and responsd's own `providers/http1.py` (httptools), the one
+`responsd serve` uses.
 Starts the scripted upstream in its own process and streams the same small Chat Completions
 answer with each candidate (keep-alive, one request at a time, uvloop as `responsd serve`
 uses), measuring this process's CPU time per request. Run twice in alternation so drift on a
@@ -18,6 +20,7 @@ import httpx
 import orjson
 
 from bench.servers import free_port, wait_healthy
+from responsd.providers.http1 import HTTP1Client
 
 BODY = orjson.dumps(
     {
@@ -69,6 +72,25 @@ async def with_aiohttp(url: str, n: int) -> float:
         return await _measure(one, n)
 
 
+async def with_http1(url: str, n: int) -> float:
+    client = HTTP1Client(
+        url, {}, connect_timeout=5, read_timeout=60, max_connections=512, keep_alive=4
+    )
+
+    async def one() -> None:
+        async with client.request("POST", "/chat/completions", BODY) as answer:
+            async for _ in answer.chunks():
+                pass
+
+    try:
+        return await _measure(one, n)
+    finally:
+        await client.close()
+
+
+CANDIDATES = (("httpx", with_httpx), ("aiohttp", with_aiohttp), ("http1", with_http1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,7 +105,7 @@ def main() -> None:
         import uvloop
 
         for round_ in (1, 2):
-            for name, measure in (("httpx", with_httpx), ("aiohttp", with_aiohttp)):
+            for name, measure in CANDIDATES:
                 cpu = uvloop.run(measure(url, args.requests))
                 print(f"round {round_}: {name:8} {cpu:.3f} ms CPU per streamed request")
     finally:

@@ -1,10 +1,21 @@
-"""The upstream HTTP client: a pooled connection the server closed is not a failed request."""
+"""The upstream HTTP client (providers/http1.py under providers/upstream_http.py), against
+raw servers on loopback: keep-alive, replaced dead connections, compressed and unsized
+answers, timeouts, garbage, TLS."""
 
 import asyncio
+import datetime
+import gzip
+import ipaddress
+import re
+import ssl
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from responsd.errors import ProviderUnavailableError
+from responsd.errors import ProviderError, ProviderTimeoutError, ProviderUnavailableError
 from responsd.providers.upstream_http import UpstreamHTTP
 
 ANSWER = b'data: {"ok": true}\n\ndata: [DONE]\n\n'
@@ -52,3 +63,193 @@ async def test_an_upstream_that_is_not_there_is_unavailable():
                     pass
     finally:
         await http.close()
+
+
+class Origin:
+    """A raw HTTP/1.1 server on loopback answering the n-th request with `answer(n)`: bytes,
+    a list of parts sent 0.1 s apart, or None to close; it records the requests' heads and
+    how many connections it saw."""
+
+    def __init__(self, answer, ssl_context=None):
+        self.answer = answer
+        self.ssl = ssl_context
+        self.heads: list[bytes] = []
+        self.connections = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> "Origin":
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+        for writer in self._writers:
+            writer.close()
+
+    async def _serve(self, reader, writer) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"Content-Length: (\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                self.heads.append(head)
+                answer = self.answer(len(self.heads))
+                if asyncio.iscoroutine(answer):
+                    answer = await answer
+                if answer is None:
+                    writer.close()
+                    return
+                for i, part in enumerate(answer if isinstance(answer, list) else [answer]):
+                    if i:
+                        await asyncio.sleep(0.1)
+                    if part is None:
+                        writer.close()
+                        return
+                    writer.write(part)
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/v1"
+
+
+def _sse(extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+        extra,
+        len(ANSWER),
+        ANSWER,
+    )
+
+
+async def _lines_of(http: UpstreamHTTP) -> list[bytes]:
+    async with http.stream_lines("/chat/completions", b"{}") as lines:
+        return [line async for line in lines if line]
+
+
+async def test_connections_are_kept_alive_and_requests_carry_the_key():
+    async with Origin(lambda n: _sse()) as origin:
+        http = UpstreamHTTP(origin.url() + "?api-version=1", "sk-test", 5, 5)
+        try:
+            for _ in range(5):
+                assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
+        finally:
+            await http.close()
+    assert origin.connections == 1
+    head = origin.heads[0]
+    assert head.startswith(b"POST /v1/chat/completions?api-version=1 HTTP/1.1\r\n")
+    assert b"Authorization: Bearer sk-test\r\n" in head
+    assert b"Host: 127.0.0.1:%d\r\n" % origin.port in head
+
+
+async def test_an_answer_left_unread_closes_its_connection():
+    first, rest = _sse().split(b"data: [DONE]")
+    async with Origin(lambda n: [first, b"data: [DONE]" + rest] if n == 1 else _sse()) as origin:
+        http = UpstreamHTTP(origin.url(), None, 5, 5)
+        try:
+            async with http.stream_lines("/chat/completions", b"{}") as lines:
+                await anext(lines)  # a client that hung up after the first line
+            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
+        finally:
+            await http.close()
+    assert origin.connections == 2
+
+
+async def test_compressed_and_unsized_answers_are_read_whole():
+    packed = gzip.compress(ANSWER)
+    answers = {
+        1: b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(packed), packed),
+        # no length: the body ends with the connection
+        2: [b"HTTP/1.1 200 OK\r\n\r\n" + ANSWER, b"data: more", None],
+    }
+    async with Origin(answers.get) as origin:
+        http = UpstreamHTTP(origin.url(), None, 5, 5)
+        try:
+            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
+            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]", b"data: more"]
+        finally:
+            await http.close()
+
+
+async def test_a_stalled_or_garbled_upstream_is_an_error_not_a_hang():
+    async def stall(n):
+        await asyncio.sleep(10)
+
+    async with Origin(stall) as origin:
+        http = UpstreamHTTP(origin.url(), None, 0.3, 5)
+        try:
+            with pytest.raises(ProviderTimeoutError):
+                await _lines_of(http)
+        finally:
+            await http.close()
+    async with Origin(lambda n: b"SMTP ready\r\n\r\n") as origin:
+        http = UpstreamHTTP(origin.url(), None, 5, 5)
+        try:
+            with pytest.raises(ProviderError, match="could not be read"):
+                await _lines_of(http)
+        finally:
+            await http.close()
+
+
+async def test_https_upstream_with_its_certificate_verified(tmp_path, monkeypatch):
+    ca_file, server_context = _tls(tmp_path)
+    async with Origin(lambda n: _sse(), server_context) as origin:
+        http = UpstreamHTTP(origin.url("https"), None, 5, 5)
+        try:
+            with pytest.raises(ProviderError):  # not trusted: the system's CAs only
+                await _lines_of(http)
+        finally:
+            await http.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        http = UpstreamHTTP(origin.url("https"), None, 5, 5)
+        try:
+            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
+        finally:
+            await http.close()
+
+
+def _tls(tmp_path):
+    """A CA and a certificate it signed for 127.0.0.1: (CA file, server SSL context)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject, issuer, public_key, ca: bool, san=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(key, hashes.SHA256())
+
+    ca = cert("test CA", "test CA", key.public_key(), True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = cert(
+        "127.0.0.1",
+        "test CA",
+        server_key.public_key(),
+        False,
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
+    pem = serialization.Encoding.PEM
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "c.pem", tmp_path / "k.pem"
+    ca_file.write_bytes(ca.public_bytes(pem))
+    cert_file.write_bytes(leaf.public_bytes(pem))
+    key_file.write_bytes(
+        server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return ca_file, context
