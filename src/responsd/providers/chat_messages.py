@@ -164,6 +164,37 @@ class _Prefix:
     messages: tuple[dict[str, Any], ...]
     reasoning: tuple[str, ...]
     """Reasoning still waiting for the assistant message it goes with."""
+    encoded: bytes
+    """The JSON of every message but the last (a later turn may still add tool calls or
+    reasoning to that one), comma-separated without brackets: the upstream request of a
+    deep chain is then encoded from what its turn adds (~0.3 ms for 2,000 messages)."""
+
+
+def _final(prefix: _Prefix) -> int:
+    """How many of the prefix's messages its `encoded` holds."""
+    return max(len(prefix.messages) - 1, 0)
+
+
+class ChatMessages(list):
+    """Messages, with `known` = (start, count, JSON) when messages[start:start + count]
+    are already encoded (a remembered prefix): `encode_messages` then copies that JSON."""
+
+    known: tuple[int, int, bytes] | None = None
+
+
+def encode_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | orjson.Fragment:
+    """`messages` for `orjson.dumps`: as they are, or with their known JSON spliced in."""
+    known = getattr(messages, "known", None)
+    if known is None:
+        return messages
+    start, count, encoded = known
+    parts = (_inner(messages[:start]), encoded, _inner(messages[start + count :]))
+    return orjson.Fragment(b"[" + b",".join(part for part in parts if part) + b"]")
+
+
+def _inner(messages: list[dict[str, Any]]) -> bytes:
+    """The JSON elements of `messages`, comma-separated, without brackets."""
+    return orjson.dumps(messages)[1:-1]
 
 
 def _recall_prefix(request: ModelRequest, key: str, exact: bool = True) -> _Prefix | None:
@@ -197,8 +228,8 @@ def unconverted(request: ModelRequest, reasoning_history: str = "drop") -> int:
     return len(request.items) - (len(prefix.items) if prefix else 0)
 
 
-def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
+def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> ChatMessages:
+    messages = ChatMessages()
     memo, remembered, items = request.memo, request.memo_items, request.items
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
     start = 0
@@ -208,6 +239,7 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> lis
         start = len(prefix.items)
         messages += prefix.messages
         reasoning += prefix.reasoning
+        messages.known = (0, _final(prefix), prefix.encoded)
     shared = len(messages)  # messages[:shared] are remembered: copied before a change
 
     def own_last() -> dict[str, Any]:
@@ -247,10 +279,16 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> lis
                 reasoning = []
             last.setdefault("tool_calls", []).append(value)
         if memo is not None and i + 1 == remembered:
-            _remember_prefix(memo, items, remembered, key, messages, reasoning, prefix)
+            new = _remember_prefix(memo, items, remembered, key, messages, reasoning, prefix)
+            messages.known = (0, _final(new), new.encoded)
             shared = len(messages)
-    if request.instructions:
-        return [{"role": "system", "content": request.instructions}, *messages]
+    if request.instructions and messages.known is not None:
+        start, count, encoded = messages.known
+        known = (start + 1, count, encoded)
+        messages = ChatMessages([{"role": "system", "content": request.instructions}, *messages])
+        messages.known = known
+    elif request.instructions:
+        messages.insert(0, {"role": "system", "content": request.instructions})
     return messages
 
 
@@ -262,10 +300,15 @@ def _remember_prefix(
     messages: list[dict[str, Any]],
     reasoning: list[str],
     replaced: _Prefix | None,
-) -> None:
+) -> _Prefix:
     """Keep the history's messages for the next turn; the prefix it extended is let go (one
     per chain is enough: a fork converts its history once, then has its own)."""
-    prefix = _Prefix(tuple(items[:end]), tuple(messages), tuple(reasoning))
+    # Only the last message of the prefix replaced may have changed since (own_last).
+    done = _final(replaced) if replaced is not None else 0
+    parts = (replaced.encoded if replaced else b"", _inner(messages[done : len(messages) - 1]))
+    encoded = b",".join(part for part in parts if part)
+    prefix = _Prefix(tuple(items[:end]), tuple(messages), tuple(reasoning), encoded)
     memo.remember(items[end - 1], key, prefix)
     if replaced is not None and replaced.items[-1] is not items[end - 1]:
         memo.forget(replaced.items[-1], key)
+    return prefix

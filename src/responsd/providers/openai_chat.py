@@ -31,6 +31,7 @@ from responsd.providers.chat_messages import (
     chat_messages,
     chat_tool,
     chat_tool_choice,
+    encode_messages,
     tool_table,
     unconverted,
 )
@@ -189,7 +190,8 @@ class OpenAIChatModel:
     ) -> AsyncIterator[ModelDelta]:
         state = _StreamState(tools, ThinkSplitter() if self._config.think_tags else None)
         done = False
-        async with self._http.stream_lines("/chat/completions", orjson.dumps(body)) as lines:
+        encoded = orjson.dumps({**body, "messages": encode_messages(body["messages"])})
+        async with self._http.stream_lines("/chat/completions", encoded) as lines:
             # Read to the end even after [DONE]: a body left unread closes the connection
             # instead of returning it to the pool.
             async for line in lines:
