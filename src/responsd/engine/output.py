@@ -359,7 +359,16 @@ class OutputBuilder:
             done = ResponseRefusalDoneEvent(**ids, refusal=text)
         m.parts.append(part)
         m.kind = None
-        return [*events, done, ResponseContentPartDoneEvent(**ids, part=part.model_copy(deep=True))]
+        # The event's part is the snapshot's until the item is done: its own lists, so the
+        # item's part never shares one with it (a deep copy cost ~30 µs per part).
+        copy = (
+            part.model_copy(
+                update={"annotations": [*part.annotations], "logprobs": [*part.logprobs]}
+            )
+            if isinstance(part, OutputText)
+            else part.model_copy()
+        )
+        return [*events, done, ResponseContentPartDoneEvent(**ids, part=copy)]
 
     def _close_message(self, status: Literal["completed", "incomplete"]) -> Events:
         if self.message is None:

@@ -43,17 +43,31 @@ NAMES = tuple(param.name for param in PARAMS)
 
 def values(source: object) -> dict[str, Any]:
     """The table's fields that `source` (a request) has, as given (None: left out)."""
-    return {name: getattr(source, name) for name in NAMES if hasattr(source, name)}
+    return {param.name: getattr(source, param.name) for param in _present(type(source))}
 
 
 def echoed(source: object, fields: frozenset[str]) -> dict[str, Any]:
     """The table's fields a Response shows (`fields`): as given, or their echo default."""
     shown = {}
-    for param in PARAMS:
-        if param.name in fields and hasattr(source, param.name):
+    for param in _present(type(source)):
+        if param.name in fields:
             value = getattr(source, param.name)
             shown[param.name] = param.echo if value is None else value
     return shown
+
+
+_PRESENT: dict[type, tuple[Param, ...]] = {}
+
+
+def _present(kind: type) -> tuple[Param, ...]:
+    """The rows a request model has fields for, found once per model (asking each instance
+    raised and caught an AttributeError per missing name, on every request)."""
+    rows = _PRESENT.get(kind)
+    if rows is None:
+        fields = getattr(kind, "model_fields", {})
+        rows = tuple(p for p in PARAMS if p.name in fields or hasattr(kind, p.name))
+        _PRESENT[kind] = rows
+    return rows
 
 
 def wire(request: object) -> dict[str, Any]:
