@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 from websockets.sync.client import connect
 
 from bench.fake_upstream import Call, Reply
+from responsd.api import websocket
 from tests.test_websocket import TERMINAL, _send, _ws_url, sdk_session
 
 _SDK_EVENT = TypeAdapter(ResponsesServerEvent)
@@ -233,3 +234,29 @@ def test_steers_waiting_on_too_many_responses_are_given_back_oldest_first(
         assert given_back["error"]["code"] == "too_many_pending_steers"
         assert given_back["stream_id"] == "a" and given_back["steer"]["input"] == "steer a"
         assert given_back["steer"]["id"] == waiting[0]["steer"]["id"]
+
+
+def test_a_turn_that_fails_inside_the_server_gives_its_steers_back(server, upstream, monkeypatch):
+    # A fault of the server's own (injected: sending the terminal event raises) ends the turn
+    # with an internal error; the steer it had accepted is returned, not silently dropped.
+    sent = websocket._on_lane
+
+    def faulty(event_json: str, stream_id):
+        if '"type":"response.completed"' in event_json:
+            raise RuntimeError("injected fault")
+        return sent(event_json, stream_id)
+
+    monkeypatch.setattr(websocket, "_on_lane", faulty)
+    upstream.script(Reply(text="first answer", delay=0.4))
+    with connect(_ws_url(server.url)) as ws:
+        _send(ws, model="fake-model", input="plan a trip")
+        first = _until(ws, "response.created")[0]["response"]["id"]
+        _steer(ws, first, "Only by train.")
+        frames = _until(ws, "response.steer.failed")
+        assert frames[-1]["error"]["code"] == "response_not_active"
+        assert frames[-1]["steer"]["input"] == "Only by train."
+        error = _recv(ws)
+        assert error["type"] == "error" and error["error"]["message"] == (
+            "The server had an internal error."
+        )
+    assert len(upstream.requests) == 1  # no successor ran

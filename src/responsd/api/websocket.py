@@ -54,6 +54,7 @@ MAX_ACTIVE = 16
 MAX_LANES = 32
 """Distinct named lanes one socket may use (the default lane does not count)."""
 FINISHED_KEPT = 1024
+_INTERNAL = "The server had an internal error."
 STREAM_ID = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 
 
@@ -180,9 +181,7 @@ class ResponsesSocket:
                     return  # a send that lost the race with the hang-up
                 except Exception:
                     log.exception("a WebSocket turn failed")
-                    await self._error(
-                        ResponsdError("The server had an internal error."), lane.stream_id
-                    )
+                    await self._error(ResponsdError(_INTERNAL), lane.stream_id)
                 finally:
                     lane.busy = False
 
@@ -298,19 +297,18 @@ class ResponsesSocket:
             if steered is not None:
                 await self._fail_steers(lane, steered, "successor_creation_failed", exc.message)
             return None
+        except Exception:  # a fault of ours (the lane reports it): the steers go back first
+            if steered is not None:
+                await self._fail_steers(lane, steered, "successor_creation_failed", _INTERNAL)
+            raise
         run = self.engine.run(prepared, generate=generate)
         running = lane.running = Running(prepared.snapshot.id, settings, run)
         try:
-            async for event in run:
-                if running.shift:  # steering events went out inside this stream
-                    number = event.sequence_number + running.shift
-                    event = event.model_copy(update={"sequence_number": number})
-                running.sequence = event.sequence_number
-                if isinstance(event, ErrorEvent):
-                    failure = run.failure or ResponsdError(event.message)
-                    await self._error(failure, lane.stream_id, event)
-                else:
-                    await self._send(_on_lane(event.model_dump_json(), lane.stream_id))
+            await self._stream(lane, running)
+        except Exception as exc:  # a fault of ours, or the socket gone (nobody to tell)
+            if not isinstance(exc, WebSocketDisconnect | OSError):
+                await self._fail_steers(lane, running, "response_not_active", _INTERNAL)
+            raise
         finally:
             lane.running = None
             self._finished[running.response_id] = None
@@ -325,6 +323,20 @@ class ResponsesSocket:
         context = [*prepared.history, *prepared.input_items, *run.snapshot.output]
         lane.last = _LastTurn(run.snapshot.id, context)
         return await self._after_steers(lane, running, run.snapshot.output)
+
+    async def _stream(self, lane: _Lane, running: Running) -> None:
+        """Send a running response's events on its lane."""
+        run = running.run
+        async for event in run:
+            if running.shift:  # steering events went out inside this stream
+                number = event.sequence_number + running.shift
+                event = event.model_copy(update={"sequence_number": number})
+            running.sequence = event.sequence_number
+            if isinstance(event, ErrorEvent):
+                failure = run.failure or ResponsdError(event.message)
+                await self._error(failure, lane.stream_id, event)
+            else:
+                await self._send(_on_lane(event.model_dump_json(), lane.stream_id))
 
     async def _after_steers(
         self, lane: _Lane, running: Running, output: list[Any]
