@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from responsd.errors import ProviderError, ProviderTimeoutError, ProviderUnavailableError
+from responsd.providers.http1 import HTTP1Client
 from responsd.providers.upstream_http import UpstreamHTTP
 
 ANSWER = b'data: {"ok": true}\n\ndata: [DONE]\n\n'
@@ -253,3 +254,27 @@ def _tls(tmp_path):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return ca_file, context
+
+
+async def test_interim_answers_are_skipped_and_a_large_answer_arrives_whole():
+    big = b"x" * 4_000_000
+    answers = {
+        1: [b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", _sse()],
+        2: [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(big), big],
+    }
+    async with Origin(answers.get) as origin:
+        http = UpstreamHTTP(origin.url(), None, 5, 5)
+        client = HTTP1Client(
+            origin.url(), {}, connect_timeout=5, read_timeout=2, max_connections=1, keep_alive=4
+        )
+        try:
+            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
+            async with client.request("POST", "/chat/completions", b"{}") as answer:
+                chunks = answer.chunks()
+                received = len(await anext(chunks))
+                await asyncio.sleep(0.3)  # a slow reader: the socket is paused meanwhile
+                received += sum([len(chunk) async for chunk in chunks])
+            assert received == len(big)
+        finally:
+            await http.close()
+            await client.close()

@@ -115,7 +115,11 @@ class _Connection(asyncio.Protocol):
             self.headers[self._header_name] += value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+            self.headers = {}
+            return
+        self.status = status
         headers = self.headers
         self._until_close = (
             "content-length" not in headers
@@ -144,6 +148,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if not self.status:
+            return  # the end of an interim answer
         if self._decoder is not None:
             rest = self._decoder.flush()
             if rest:
