@@ -76,6 +76,8 @@ class Origin:
         self.ssl = ssl_context
         self.heads: list[bytes] = []
         self.connections = 0
+        self.closed = 0
+        """Connections the client closed."""
         self._writers: list[asyncio.StreamWriter] = []
 
     async def __aenter__(self) -> "Origin":
@@ -112,6 +114,7 @@ class Origin:
                     writer.write(part)
                     await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed += 1
             writer.close()
 
     def url(self, scheme: str = "http") -> str:
@@ -277,4 +280,25 @@ async def test_interim_answers_are_skipped_and_a_large_answer_arrives_whole():
             assert received == len(big)
         finally:
             await http.close()
+            await client.close()
+
+
+async def test_idle_connections_past_their_keep_alive_are_closed():
+    async with Origin(lambda n: _sse()) as origin:
+        client = HTTP1Client(
+            origin.url(), {}, connect_timeout=5, read_timeout=5, max_connections=8, keep_alive=0.5
+        )
+
+        async def one() -> None:
+            async with client.request("POST", "/chat/completions", b"{}") as answer:
+                await answer.read()
+
+        try:
+            await asyncio.gather(one(), one())  # two connections, both idle afterwards
+            assert origin.connections == 2
+            for _ in range(8):  # the newest is reused; the other must not stay open for ever
+                await one()
+                await asyncio.sleep(0.1)
+            assert origin.connections == 2 and origin.closed == 1
+        finally:
             await client.close()

@@ -269,7 +269,7 @@ class HTTP1Client:
         self._max_connections = max_connections
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(max_connections)
-        self._idle: list[_Connection] = []
+        self._idle: deque[_Connection] = deque()  # oldest first
         self._busy: set[_Connection] = set()
 
     def _bind(self) -> None:
@@ -279,7 +279,7 @@ class HTTP1Client:
         if loop is not self._loop:
             self._loop = loop
             self._slots = asyncio.Semaphore(self._max_connections)
-            self._idle, self._busy = [], set()
+            self._idle, self._busy = deque(), set()
 
     @asynccontextmanager
     async def request(
@@ -314,11 +314,19 @@ class HTTP1Client:
                 yield Answer(connection)
             finally:
                 self._busy.discard(connection)
-                if connection.reusable:
-                    connection.idle_since = asyncio.get_running_loop().time()
-                    self._idle.append(connection)
-                else:
-                    connection.close()
+                self._release(connection)
+
+    def _release(self, connection: _Connection) -> None:
+        """Back to the pool, or closed; idle connections past their keep-alive are closed
+        too (the newest is reused first, so the oldest would otherwise stay open)."""
+        now = asyncio.get_running_loop().time()
+        if connection.reusable:
+            connection.idle_since = now
+            self._idle.append(connection)
+        else:
+            connection.close()
+        while self._idle and now - self._idle[0].idle_since >= self._keep_alive:
+            self._idle.popleft().close()
 
     async def _connection(self) -> tuple[_Connection, bool]:
         now = asyncio.get_running_loop().time()
