@@ -199,6 +199,17 @@ async def test_a_stalled_or_garbled_upstream_is_an_error_not_a_hang():
             await http.close()
 
 
+async def test_an_upstream_that_hangs_up_without_answering_is_unavailable():
+    async with Origin(lambda n: None) as origin:  # reads the request, closes, says nothing
+        http = UpstreamHTTP(origin.url(), None, 5, 5)
+        try:
+            with pytest.raises(ProviderUnavailableError, match="closed the connection"):
+                await _lines_of(http)
+        finally:
+            await http.close()
+    assert len(origin.heads) == 1  # a new connection's request is not sent twice
+
+
 async def test_https_upstream_with_its_certificate_verified(tmp_path, monkeypatch):
     ca_file, server_context = _tls(tmp_path)
     async with Origin(lambda n: _sse(), server_context) as origin:

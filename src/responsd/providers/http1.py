@@ -8,9 +8,9 @@ GET, a body with a length, answers that are chunked, sized or read to the close,
 What it does not do: proxies, redirects, cookies, HTTP/2, compression other than
 gzip/deflate (it asks for none).
 
-Errors: `ConnectFailed` when the origin cannot be reached, another `OSError` when the
-connection fails, `TimeoutError` when it does not answer in time, `MalformedResponse` for
-what is not HTTP.
+Errors: `Unreachable` when the origin cannot be reached or drops the connection before
+answering, another `OSError` when the connection fails mid-answer, `TimeoutError` when it
+does not answer in time, `MalformedResponse` for what is not HTTP.
 """
 
 import asyncio
@@ -27,8 +27,9 @@ READ_AHEAD = 256 * 1024
 """Bytes of an answer buffered before the socket is paused until the reader catches up."""
 
 
-class ConnectFailed(OSError):
-    """No connection to the origin could be made (refused, unknown host, unreachable)."""
+class Unreachable(OSError):
+    """No connection to the origin could be made (refused, unknown host, unreachable), or it
+    was dropped before any byte of an answer."""
 
 
 class MalformedResponse(Exception):
@@ -299,22 +300,30 @@ class HTTP1Client:
             connection, reused = await self._connection()
             try:
                 try:
-                    connection.send(head, body)
-                    await connection.head()
-                except OSError as exc:
-                    if not reused or connection.started or isinstance(exc, TimeoutError):
+                    await self._exchange(connection, head, body)
+                except Unreachable:
+                    if not reused:
                         raise
                     # A pooled connection the origin closed just as it was reused (its
                     # keep-alive ran out): nothing reached it, so once more on a new one.
                     connection.close()
                     self._busy.discard(connection)
                     connection = await self._connect()
-                    connection.send(head, body)
-                    await connection.head()
+                    await self._exchange(connection, head, body)
                 yield Answer(connection)
             finally:
                 self._busy.discard(connection)
                 self._release(connection)
+
+    async def _exchange(self, connection: _Connection, head: bytes, body: bytes) -> None:
+        """Send the request; return once the answer's head arrived."""
+        try:
+            connection.send(head, body)
+            await connection.head()
+        except OSError as exc:
+            if isinstance(exc, TimeoutError) or connection.started:
+                raise
+            raise Unreachable(f"{self._host}:{self._port} closed the connection: {exc}") from exc
 
     def _release(self, connection: _Connection) -> None:
         """Back to the pool, or closed; idle connections past their keep-alive are closed
@@ -354,7 +363,7 @@ class HTTP1Client:
         except TimeoutError:
             raise
         except OSError as exc:
-            raise ConnectFailed(f"{self._host}:{self._port}: {exc}") from exc
+            raise Unreachable(f"{self._host}:{self._port}: {exc}") from exc
         self._busy.add(connection)
         return connection
 

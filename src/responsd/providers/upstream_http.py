@@ -16,7 +16,7 @@ from responsd.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from responsd.providers.http1 import ConnectFailed, HTTP1Client, MalformedResponse
+from responsd.providers.http1 import HTTP1Client, MalformedResponse, Unreachable
 
 MAX_CONNECTIONS = 512
 KEEP_ALIVE = 4.0
@@ -116,6 +116,6 @@ def map_transport_error(exc: BaseException) -> ProviderError:
         return ProviderTimeoutError(f"The upstream did not answer in time: {exc}")
     if isinstance(exc, MalformedResponse):
         return ProviderError(f"The upstream's answer could not be read: {exc}")
-    if isinstance(exc, ConnectFailed):
+    if isinstance(exc, Unreachable):
         return ProviderUnavailableError(f"The upstream could not be reached: {exc}")
     return ProviderError(f"The upstream connection failed: {exc}")
