@@ -8,6 +8,9 @@ import gzip
 import ipaddress
 import re
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import pytest
 from cryptography import x509
@@ -20,6 +23,9 @@ from responsd.providers.http1 import HTTP1Client
 from responsd.providers.upstream_http import UpstreamHTTP
 
 ANSWER = b'data: {"ok": true}\n\ndata: [DONE]\n\n'
+OK = [b'data: {"ok": true}', b"data: [DONE]"]
+"""ANSWER's lines."""
+T = TypeVar("T")
 
 
 async def _one_answer_per_connection(reader, writer) -> None:
@@ -40,30 +46,22 @@ async def _one_answer_per_connection(reader, writer) -> None:
 async def test_a_connection_closed_by_the_server_is_replaced_once():
     server = await asyncio.start_server(_one_answer_per_connection, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    http = UpstreamHTTP(f"http://127.0.0.1:{port}/v1", None, 5, 5)
     try:
-        for _ in range(3):  # every request after the first meets a dead pooled connection
-            async with http.stream_lines("/chat/completions", b"{}") as lines:
-                assert [line async for line in lines if line] == [
-                    b'data: {"ok": true}',
-                    b"data: [DONE]",
-                ]
-            await asyncio.sleep(0.2)
+        async with _closing(UpstreamHTTP(f"http://127.0.0.1:{port}/v1", None, 5, 5)) as http:
+            for _ in range(3):  # every request after the first meets a dead pooled connection
+                assert await _lines_of(http) == OK
+                await asyncio.sleep(0.2)
     finally:
-        await http.close()
         server.close()
         await server.wait_closed()
 
 
 async def test_an_upstream_that_is_not_there_is_unavailable():
-    http = UpstreamHTTP("http://127.0.0.1:9/v1", None, 5, 5)
-    try:
+    async with _closing(UpstreamHTTP("http://127.0.0.1:9/v1", None, 5, 5)) as http:
         with pytest.raises(ProviderUnavailableError):
             async with http.stream_lines("/chat/completions", b"{}") as lines:
                 async for _ in lines:
                     pass
-    finally:
-        await http.close()
 
 
 class Origin:
@@ -129,19 +127,27 @@ def _sse(extra: bytes = b"") -> bytes:
     )
 
 
+@asynccontextmanager
+async def _closing(client: T) -> AsyncIterator[T]:
+    """`client` (UpstreamHTTP or HTTP1Client), closed after the block."""
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 async def _lines_of(http: UpstreamHTTP) -> list[bytes]:
     async with http.stream_lines("/chat/completions", b"{}") as lines:
         return [line async for line in lines if line]
 
 
 async def test_connections_are_kept_alive_and_requests_carry_the_key():
-    async with Origin(lambda n: _sse()) as origin:
-        http = UpstreamHTTP(origin.url() + "?api-version=1", "sk-test", 5, 5)
-        try:
-            for _ in range(5):
-                assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
-        finally:
-            await http.close()
+    async with (
+        Origin(lambda n: _sse()) as origin,
+        _closing(UpstreamHTTP(origin.url() + "?api-version=1", "sk-test", 5, 5)) as http,
+    ):
+        for _ in range(5):
+            assert await _lines_of(http) == OK
     assert origin.connections == 1
     head = origin.heads[0]
     assert head.startswith(b"POST /v1/chat/completions?api-version=1 HTTP/1.1\r\n")
@@ -151,14 +157,13 @@ async def test_connections_are_kept_alive_and_requests_carry_the_key():
 
 async def test_an_answer_left_unread_closes_its_connection():
     first, rest = _sse().split(b"data: [DONE]")
-    async with Origin(lambda n: [first, b"data: [DONE]" + rest] if n == 1 else _sse()) as origin:
-        http = UpstreamHTTP(origin.url(), None, 5, 5)
-        try:
-            async with http.stream_lines("/chat/completions", b"{}") as lines:
-                await anext(lines)  # a client that hung up after the first line
-            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
-        finally:
-            await http.close()
+    async with (
+        Origin(lambda n: [first, b"data: [DONE]" + rest] if n == 1 else _sse()) as origin,
+        _closing(UpstreamHTTP(origin.url(), None, 5, 5)) as http,
+    ):
+        async with http.stream_lines("/chat/completions", b"{}") as lines:
+            await anext(lines)  # a client that hung up after the first line
+        assert await _lines_of(http) == OK
     assert origin.connections == 2
 
 
@@ -170,61 +175,50 @@ async def test_compressed_and_unsized_answers_are_read_whole():
         # no length: the body ends with the connection
         2: [b"HTTP/1.1 200 OK\r\n\r\n" + ANSWER, b"data: more", None],
     }
-    async with Origin(answers.get) as origin:
-        http = UpstreamHTTP(origin.url(), None, 5, 5)
-        try:
-            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
-            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]", b"data: more"]
-        finally:
-            await http.close()
+    async with (
+        Origin(answers.get) as origin,
+        _closing(UpstreamHTTP(origin.url(), None, 5, 5)) as http,
+    ):
+        assert await _lines_of(http) == OK
+        assert await _lines_of(http) == [*OK, b"data: more"]
 
 
 async def test_a_stalled_or_garbled_upstream_is_an_error_not_a_hang():
     async def stall(n):
         await asyncio.sleep(10)
 
-    async with Origin(stall) as origin:
-        http = UpstreamHTTP(origin.url(), None, 0.3, 5)
-        try:
-            with pytest.raises(ProviderTimeoutError):
-                await _lines_of(http)
-        finally:
-            await http.close()
-    async with Origin(lambda n: b"SMTP ready\r\n\r\n") as origin:
-        http = UpstreamHTTP(origin.url(), None, 5, 5)
-        try:
-            with pytest.raises(ProviderError, match="could not be read"):
-                await _lines_of(http)
-        finally:
-            await http.close()
+    async with Origin(stall) as origin, _closing(UpstreamHTTP(origin.url(), None, 0.3, 5)) as http:
+        with pytest.raises(ProviderTimeoutError):
+            await _lines_of(http)
+    async with (
+        Origin(lambda n: b"SMTP ready\r\n\r\n") as origin,
+        _closing(UpstreamHTTP(origin.url(), None, 5, 5)) as http,
+    ):
+        with pytest.raises(ProviderError, match="could not be read"):
+            await _lines_of(http)
 
 
 async def test_an_upstream_that_hangs_up_without_answering_is_unavailable():
-    async with Origin(lambda n: None) as origin:  # reads the request, closes, says nothing
-        http = UpstreamHTTP(origin.url(), None, 5, 5)
-        try:
-            with pytest.raises(ProviderUnavailableError, match="closed the connection"):
-                await _lines_of(http)
-        finally:
-            await http.close()
+    async with (
+        Origin(lambda n: None) as origin,  # reads the request, closes, says nothing
+        _closing(UpstreamHTTP(origin.url(), None, 5, 5)) as http,
+    ):
+        with pytest.raises(ProviderUnavailableError, match="closed the connection"):
+            await _lines_of(http)
     assert len(origin.heads) == 1  # a new connection's request is not sent twice
 
 
 async def test_https_upstream_with_its_certificate_verified(tmp_path, monkeypatch):
     ca_file, server_context = _tls(tmp_path)
-    async with Origin(lambda n: _sse(), server_context) as origin:
-        http = UpstreamHTTP(origin.url("https"), None, 5, 5)
-        try:
-            with pytest.raises(ProviderError):  # not trusted: the system's CAs only
-                await _lines_of(http)
-        finally:
-            await http.close()
+    async with (
+        Origin(lambda n: _sse(), server_context) as origin,
+        _closing(UpstreamHTTP(origin.url("https"), None, 5, 5)) as http,
+    ):
+        with pytest.raises(ProviderError):  # not trusted: the system's CAs only
+            await _lines_of(http)
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        http = UpstreamHTTP(origin.url("https"), None, 5, 5)
-        try:
-            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
-        finally:
-            await http.close()
+        async with _closing(UpstreamHTTP(origin.url("https"), None, 5, 5)) as http:
+            assert await _lines_of(http) == OK
 
 
 def _tls(tmp_path):
@@ -276,22 +270,20 @@ async def test_interim_answers_are_skipped_and_a_large_answer_arrives_whole():
         1: [b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", _sse()],
         2: [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(big), big],
     }
-    async with Origin(answers.get) as origin:
-        http = UpstreamHTTP(origin.url(), None, 5, 5)
+    async with (
+        Origin(answers.get) as origin,
+        _closing(UpstreamHTTP(origin.url(), None, 5, 5)) as http,
+    ):
+        assert await _lines_of(http) == OK
         client = HTTP1Client(
             origin.url(), {}, connect_timeout=5, read_timeout=2, max_connections=1, keep_alive=4
         )
-        try:
-            assert await _lines_of(http) == [b'data: {"ok": true}', b"data: [DONE]"]
-            async with client.request("POST", "/chat/completions", b"{}") as answer:
-                chunks = answer.chunks()
-                received = len(await anext(chunks))
-                await asyncio.sleep(0.3)  # a slow reader: the socket is paused meanwhile
-                received += sum([len(chunk) async for chunk in chunks])
-            assert received == len(big)
-        finally:
-            await http.close()
-            await client.close()
+        async with _closing(client), client.request("POST", "/chat/completions", b"{}") as answer:
+            chunks = answer.chunks()
+            received = len(await anext(chunks))
+            await asyncio.sleep(0.3)  # a slow reader: the socket is paused meanwhile
+            received += sum([len(chunk) async for chunk in chunks])
+        assert received == len(big)
 
 
 async def test_idle_connections_past_their_keep_alive_are_closed():
@@ -304,12 +296,10 @@ async def test_idle_connections_past_their_keep_alive_are_closed():
             async with client.request("POST", "/chat/completions", b"{}") as answer:
                 await answer.read()
 
-        try:
+        async with _closing(client):
             await asyncio.gather(one(), one())  # two connections, both idle afterwards
             assert origin.connections == 2
             for _ in range(8):  # the newest is reused; the other must not stay open for ever
                 await one()
                 await asyncio.sleep(0.1)
             assert origin.connections == 2 and origin.closed == 1
-        finally:
-            await client.close()
