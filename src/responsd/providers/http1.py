@@ -269,7 +269,7 @@ class HTTP1Client:
         self._keep_alive = keep_alive
         self._max_connections = max_connections
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots: asyncio.Semaphore  # made by _bind, for the loop that uses the client
         self._idle: deque[_Connection] = deque()  # oldest first
         self._busy: set[_Connection] = set()
 

@@ -122,7 +122,7 @@ class OpenAIChatModel:
 
     def estimate_tokens(self, request: ModelRequest) -> int:
         body = self._body(request, tool_table(request.tools))
-        size = len(orjson.dumps([body["messages"], body.get("tools")]))
+        size = len(orjson.dumps([encode_messages(body["messages"]), body.get("tools")]))
         return -(-size // BYTES_PER_TOKEN)
 
     async def list_models(self) -> list[ModelInfo]:
