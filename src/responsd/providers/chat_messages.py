@@ -177,19 +177,39 @@ def _final(prefix: _Prefix) -> int:
 
 class ChatMessages(list):
     """Messages, with `known` = (start, count, JSON) when messages[start:start + count]
-    are already encoded (a remembered prefix): `encode_messages` then copies that JSON."""
+    are already encoded (a remembered prefix): `body_json` then sends that JSON as it is."""
 
     known: tuple[int, int, bytes] | None = None
 
 
-def encode_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | orjson.Fragment:
-    """`messages` for `orjson.dumps`: as they are, or with their known JSON spliced in."""
+_NO_MESSAGES = b'{"messages":null'
+
+
+def body_json(body: dict[str, Any]) -> list[bytes]:
+    """The JSON of a Chat Completions request `body`, in pieces to send one after another:
+    the known JSON of its messages is one of them, never copied (a 2,000-message history is
+    ~100 KB that every turn of a deep chain would otherwise join and copy three times)."""
+    rest = orjson.dumps({"messages": None, **{k: v for k, v in body.items() if k != "messages"}})
+    return [b'{"messages":', *_array(body["messages"]), rest[len(_NO_MESSAGES) :]]
+
+
+def _array(messages: list[dict[str, Any]]) -> list[bytes]:
     known = getattr(messages, "known", None)
     if known is None:
-        return messages
+        return [orjson.dumps(messages)]
     start, count, encoded = known
-    parts = (_inner(messages[:start]), encoded, _inner(messages[start + count :]))
-    return orjson.Fragment(b"[" + b",".join(part for part in parts if part) + b"]")
+    parts = [
+        part
+        for part in (_inner(messages[:start]), encoded, _inner(messages[start + count :]))
+        if part
+    ]
+    if not parts:
+        return [b"[]"]
+    pieces = [b"["]
+    for part in parts:
+        pieces += (part, b",")
+    pieces[-1] = b"]"
+    return pieces
 
 
 def _inner(messages: list[dict[str, Any]]) -> bytes:

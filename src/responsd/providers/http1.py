@@ -17,7 +17,7 @@ import asyncio
 import ssl
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -166,14 +166,14 @@ class _Connection(asyncio.Protocol):
             and self._keep_alive
         )
 
-    def send(self, head: bytes, body: bytes) -> None:
+    def send(self, head: bytes, body: Sequence[bytes]) -> None:
         if self._transport is None:
             raise ConnectionResetError("The upstream closed the connection.")
         self._parser = httptools.HttpResponseParser(self)
         self.status, self.headers, self._decoder = 0, {}, None
         self.started = self.complete = self._until_close = self._keep_alive = False
         self._last_data = self._loop.time()
-        self._transport.writelines((head, body))
+        self._transport.writelines((head, *body))
 
     async def head(self) -> None:
         while not self.status:
@@ -284,15 +284,22 @@ class HTTP1Client:
 
     @asynccontextmanager
     async def request(
-        self, method: str, path: str, body: bytes = b"", content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: bytes | Sequence[bytes] = b"",
+        content_type: str = "application/json",
     ) -> AsyncIterator[Answer]:
-        """Send one request; the answer, its body to be read inside the block. A connection
-        whose answer was not read to the end is closed, never reused."""
+        """Send one request; the answer, its body to be read inside the block. `body` may come
+        in pieces, sent as they are (a long request is not joined first). A connection whose
+        answer was not read to the end is closed, never reused."""
+        pieces = (body,) if isinstance(body, bytes) else tuple(body)
+        length = sum(map(len, pieces))
         head = f"{method} {self._prefix}{path}{self._query} HTTP/1.1\r\n".encode("latin-1")
-        if body or method == "POST":
+        if length or method == "POST":
             head += b"Content-Type: %s\r\nContent-Length: %d\r\n" % (
                 content_type.encode("latin-1"),
-                len(body),
+                length,
             )
         head += self._fixed + b"\r\n"
         self._bind()
@@ -300,7 +307,7 @@ class HTTP1Client:
             connection, reused = await self._connection()
             try:
                 try:
-                    await self._exchange(connection, head, body)
+                    await self._exchange(connection, head, pieces)
                 except Unreachable:
                     if not reused:
                         raise
@@ -309,13 +316,13 @@ class HTTP1Client:
                     connection.close()
                     self._busy.discard(connection)
                     connection = await self._connect()
-                    await self._exchange(connection, head, body)
+                    await self._exchange(connection, head, pieces)
                 yield Answer(connection)
             finally:
                 self._busy.discard(connection)
                 self._release(connection)
 
-    async def _exchange(self, connection: _Connection, head: bytes, body: bytes) -> None:
+    async def _exchange(self, connection: _Connection, head: bytes, body: Sequence[bytes]) -> None:
         """Send the request; return once the answer's head arrived."""
         try:
             connection.send(head, body)

@@ -28,10 +28,10 @@ from responsd.providers.base import (
     UsageDelta,
 )
 from responsd.providers.chat_messages import (
+    body_json,
     chat_messages,
     chat_tool,
     chat_tool_choice,
-    encode_messages,
     tool_table,
     unconverted,
 )
@@ -122,7 +122,7 @@ class OpenAIChatModel:
 
     def estimate_tokens(self, request: ModelRequest) -> int:
         body = self._body(request, tool_table(request.tools))
-        size = len(orjson.dumps([encode_messages(body["messages"]), body.get("tools")]))
+        size = sum(map(len, body_json(body)))
         return -(-size // BYTES_PER_TOKEN)
 
     async def list_models(self) -> list[ModelInfo]:
@@ -190,8 +190,7 @@ class OpenAIChatModel:
     ) -> AsyncIterator[ModelDelta]:
         state = _StreamState(tools, ThinkSplitter() if self._config.think_tags else None)
         done = False
-        encoded = orjson.dumps({**body, "messages": encode_messages(body["messages"])})
-        async with self._http.stream_lines("/chat/completions", encoded) as lines:
+        async with self._http.stream_lines("/chat/completions", body_json(body)) as lines:
             # Read to the end even after [DONE]: a body left unread closes the connection
             # instead of returning it to the pool.
             async for line in lines:

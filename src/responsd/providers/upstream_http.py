@@ -2,7 +2,7 @@
 body, JSON bodies, and ProviderErrors. The client under it (`http1.HTTP1Client`) was chosen
 by measurement: `python -m bench.upstream_client` (README "Benchmarks")."""
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -59,8 +59,11 @@ class UpstreamHTTP:
             raise ProviderError(f"The upstream's {path} answer is not JSON.") from exc
 
     @asynccontextmanager
-    async def stream_lines(self, path: str, body: bytes) -> AsyncIterator[AsyncIterator[bytes]]:
-        """POST `body`; the lines of the answer (an error status raises ProviderError)."""
+    async def stream_lines(
+        self, path: str, body: bytes | Sequence[bytes]
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """POST `body` (bytes, or pieces of it); the lines of the answer (an error status
+        raises ProviderError)."""
         try:
             async with self._client.request("POST", path, body) as answer:
                 if answer.status >= 400:
