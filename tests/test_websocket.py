@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from bench.fake_upstream import Reply
+from bench.fake_upstream import Call, Reply
 from tests.wire import stream_events
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
@@ -91,6 +91,51 @@ def test_store_false_continues_from_the_socket_alone(ws, client, upstream):
     for response_id in (first["id"], second["response"]["id"]):
         with pytest.raises(openai.NotFoundError):
             client.responses.retrieve(response_id)  # nothing was written
+
+
+def test_each_turn_of_a_socket_session_sends_exactly_its_own_history(ws, upstream):
+    """A socket's turns continue from its memory with what earlier turns converted (only new
+    items are converted); a call the client sends still joins the assistant message that
+    ends the history, and nothing of a later turn leaks into what an earlier one sent."""
+    upstream.script(
+        Reply(text="t1", tool_calls=[Call("lookup", id="c1")]),
+        Reply(text="t2"),
+        Reply(text="t3"),
+        Reply(text="t4"),
+    )
+    tools = [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]
+    joined = {"type": "function_call", "call_id": "c9", "name": "lookup", "arguments": "{}"}
+    inputs = [
+        "q1",
+        [{"type": "function_call_output", "call_id": "c1", "output": "r1"}],
+        [joined, {"type": "function_call_output", "call_id": "c9", "output": "r9"}],
+        "q4",
+    ]
+    previous = None
+    for turn_input in inputs:
+        body = {"model": "fake-model", "input": turn_input, "tools": tools, "store": False}
+        _send(ws, **body, **({"previous_response_id": previous} if previous else {}))
+        last = _turn(ws)[-1]
+        assert last["type"] == "response.completed"
+        previous = last["response"]["id"]
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    first = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "t1", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "r1"},
+    ]
+    third = [
+        *first,
+        {"role": "assistant", "content": "t2", "tool_calls": [{**call, "id": "c9"}]},
+        {"role": "tool", "tool_call_id": "c9", "content": "r9"},
+    ]
+    sent = [r["messages"] for r in upstream.requests]
+    assert sent == [
+        first[:1],
+        first,
+        third,
+        [*third, {"role": "assistant", "content": "t3"}, {"role": "user", "content": "q4"}],
+    ]
 
 
 def test_an_unknown_store_false_id_is_previous_response_not_found(server, upstream):

@@ -36,10 +36,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from responsd.api import steering
 from responsd.api.parsing import validate
 from responsd.api.steering import Running, SteerRejected
+from responsd.engine.context import History
 from responsd.engine.loop import Engine
 from responsd.errors import InvalidRequestError, ResponsdError
 from responsd.types.events import ErrorEvent
-from responsd.types.items import Item
 from responsd.types.requests import ResponseCreateRequest
 
 log = logging.getLogger("responsd.api")
@@ -67,8 +67,9 @@ class ConnectionLimitError(ResponsdError):
 @dataclass(slots=True)
 class _LastTurn:
     response_id: str
-    context: list[Item]
-    """Everything the next turn continues from: history, input and output items."""
+    context: History
+    """Everything the next turn continues from: history, input and output items, with what
+    scans of them find (so a long session's turn scans and converts only its new items)."""
 
 
 @dataclass(eq=False)
@@ -320,7 +321,9 @@ class ResponsesSocket:
                 lane, running, "response_not_active", "The response failed before its successor."
             )
             return None
-        context = [*prepared.history, *prepared.input_items, *run.snapshot.output]
+        # The socket's memory is not a stored chain (store=false turns are in it): its turns
+        # are not cached as one.
+        context = prepared.continued(run.snapshot.output)._replace(version=None)
         lane.last = _LastTurn(run.snapshot.id, context)
         return await self._after_steers(lane, running, run.snapshot.output)
 

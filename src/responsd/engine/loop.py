@@ -76,6 +76,16 @@ class PreparedResponse:
     facts: Facts | None = None
     """What scans of `history` find, when known."""
 
+    def continued(self, output: list[Item]) -> History:
+        """What a next turn continues from: the history, this request's input and `output`,
+        with what scans of them find when the history's are known (only the new items are
+        scanned; a history with none known, a conversation's, stays unknown)."""
+        new = [*self.input_items, *output]
+        facts = self.facts if self.facts is not None or self.history else Facts()
+        return History(
+            [*self.history, *new], self.chain_version, None if facts is None else facts.plus(new)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
@@ -118,7 +128,7 @@ class Engine:
         request: ContextFields,
         plan: ToolPlan,
         citations: Citations | None = None,
-        known: list[Item] | None = None,
+        known: History | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> tuple[History, list[Item], ModelRequest]:
         """History, this request's input items, and the model request built from both.
@@ -126,7 +136,7 @@ class Engine:
         `overrides` set model request fields the create request has none for (stop, seed)."""
         conversation = conversation_id(request)
         if known is not None:
-            loaded = History(known)
+            loaded = known
         elif conversation is not None:
             loaded = History(
                 await load_conversation(self.store.conversations, self.parsed, conversation)
@@ -172,7 +182,7 @@ class Engine:
         request: ResponseCreateRequest,
         response_id: str | None = None,
         created_at: int | None = None,
-        history: list[Item] | None = None,
+        history: History | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> PreparedResponse:
         """Validate and resolve `request`; `response_id`/`created_at` re-prepare a queued one;
@@ -270,9 +280,7 @@ class Engine:
             return
         if p.chain_version is not None and p.facts is not None and final.conversation is None:
             # The next turn most likely continues this one: its chain is known already.
-            new = [*p.input_items, *final.output]
-            chain = History([*p.history, *new], p.chain_version, p.facts.plus(new))
-            self.chains.put(final.id, chain)
+            self.chains.put(final.id, p.continued(final.output))
 
 
 def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:
