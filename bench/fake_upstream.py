@@ -185,12 +185,19 @@ def _chunks(body: dict[str, Any], reply: Reply):
 SLOW_SECONDS = 30.0
 
 
+LONG_ANSWER = "A longer answer, streamed a few characters at a time, as tokens come. " * 14
+"""About 1,000 characters: in 4-character chunks, ~250 chunks (a long-ish answer's tokens)."""
+
+
 def bench_reply(body: dict[str, Any]) -> Reply:
     """The standalone server's answers: instant, or (for a last message containing "!slow")
-    a first chunk then a long stall — an idle stream, for memory and concurrency benchmarks."""
+    a first chunk then a long stall — an idle stream, for memory and concurrency benchmarks —
+    or (containing "!long") LONG_ANSWER in 4-character chunks."""
     last = (body.get("messages") or [{}])[-1].get("content")
     if isinstance(last, str) and "!slow" in last:
         return Reply(text="slow answer", stall_after_first=SLOW_SECONDS)
+    if isinstance(last, str) and "!long" in last:
+        return Reply(text=LONG_ANSWER, chunk_size=4)
     return Reply(text="Hello from the fake upstream.")
 
 

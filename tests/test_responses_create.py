@@ -1,9 +1,11 @@
 """POST /v1/responses: plain text, streaming, the SDK's stream helper, sync and async."""
 
+import json
+
 import openai
 import pytest
 
-from bench.fake_upstream import Reply
+from bench.fake_upstream import Call, Reply
 from tests.wire import check_response, stream_events
 
 
@@ -68,6 +70,68 @@ def test_streamed_snapshot_equals_the_stored_response(http, upstream):
     stored = http.get(f"/responses/{final['id']}").json()
     assert stored == final
     assert events[0]["response"]["id"] == final["id"]
+
+
+def _chunk(delta: dict, finish: str | None = None) -> str:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [choice]})
+
+
+def _arguments(index: int, text: str, name: str | None = None) -> dict:
+    call: dict = {"index": index, "function": {"arguments": text}}
+    if name:
+        call.update(id=f"call_{index}", type="function", function={"name": name, "arguments": ""})
+    return {"tool_calls": [call]}
+
+
+_PIECES = Reply(
+    text="An answer that arrives in many small pieces.",
+    reasoning="Some thinking, also in pieces.",
+    tool_calls=[Call("lookup", '{"q": "first call"}'), Call("fetch", '{"url": "x"}')],
+    chunk_size=3,
+)
+# Two calls whose argument fragments interleave, as an upstream may stream parallel calls.
+_INTERLEAVED = Reply(
+    raw_lines=[
+        _chunk({"role": "assistant", "content": "Calling both."}),
+        _chunk(_arguments(0, "", "lookup")),
+        _chunk(_arguments(1, "", "fetch")),
+        _chunk(_arguments(0, '{"q": ')),
+        _chunk(_arguments(1, '{"url": ')),
+        _chunk(_arguments(0, '"a"}')),
+        _chunk(_arguments(1, '"b"}')),
+        _chunk({}, "tool_calls"),
+        "[DONE]",
+    ]
+)
+
+
+@pytest.mark.parametrize("reply", [_PIECES, _INTERLEAVED], ids=["pieces", "interleaved"])
+def test_a_non_streaming_response_is_what_the_same_answer_streamed_ends_with(http, upstream, reply):
+    """Without a stream, a turn's deltas are joined before they become output (one event per
+    run of text, not per token): the output must come out the same, field for field."""
+    tools = [
+        {"type": "function", "name": name, "parameters": {"type": "object"}, "strict": False}
+        for name in ("lookup", "fetch")
+    ]
+    upstream.script(reply, reply)
+    body = {"model": "fake-model", "input": "hi", "tools": tools}
+    events, _ = stream_events(http, **body)
+    streamed = events[-1]["response"]
+    whole = check_response(http.post("/responses", json=body).json())
+
+    def shape(response: dict) -> list[dict]:
+        return [{k: v for k, v in item.items() if k != "id"} for item in response["output"]]
+
+    assert shape(whole) == shape(streamed)
+    assert whole["usage"] == streamed["usage"]
+    calls = [item for item in whole["output"] if item["type"] == "function_call"]
+    if reply is _INTERLEAVED:
+        assert [c["arguments"] for c in calls] == ['{"q": "a"}', '{"url": "b"}']
+    else:
+        assert sum(e["type"] == "response.output_text.delta" for e in events) == 15
+        assert [c["arguments"] for c in calls] == ['{"q": "first call"}', '{"url": "x"}']
+        assert whole["output"][0]["type"] == "reasoning"
 
 
 def test_sse_frames_are_lf_only_compact_json(http, upstream):

@@ -49,7 +49,7 @@ async def create_chat_completion(request: Request) -> Response | EventStream:
     keep = bool(chat.store) and not engine.options.zero_data_retention
     completion_id = new_chat_completion_id()
     created = prepared.snapshot.created_at
-    run = engine.run(prepared)
+    run = engine.run(prepared, live=bool(chat.stream))
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         tier = prepared.snapshot.service_tier  # as the final completion shows it

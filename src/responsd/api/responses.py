@@ -56,7 +56,7 @@ async def create_response(request: Request) -> Response | EventStream:
             events = await runner.follow(prepared.snapshot.id, -1)
             return EventStream(stored_frames(events), headers)
         return _json(prepared.snapshot.model_dump_json(), headers)
-    run = engine.run(prepared)
+    run = engine.run(prepared, live=bool(body.stream))
     if body.stream:
         return EventStream(sse_frames(aiter(run)), headers)
     async with cancelled_on_disconnect(request):

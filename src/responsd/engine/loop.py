@@ -233,10 +233,11 @@ class Engine:
         _, _, model_request = await self._context(request, plan_tools(request))
         return await self.provider.count_input_tokens(model_request)
 
-    def run(self, p: PreparedResponse, generate: bool = True) -> ResponseRun:
+    def run(self, p: PreparedResponse, generate: bool = True, live: bool = True) -> ResponseRun:
         """The response's events; iterate the run, then read its outcome from it.
-        `generate=False` (a WebSocket warm-up) completes it with no output and no model turn."""
-        return ResponseRun(self, p, generate)
+        `generate=False` (a WebSocket warm-up) completes it with no output and no model turn;
+        `live=False`: nobody reads the events as they come, only the outcome."""
+        return ResponseRun(self, p, generate, live)
 
     def settle_reasoning(
         self, builder: OutputBuilder, request: ResponseCreateRequest

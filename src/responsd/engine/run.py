@@ -28,6 +28,7 @@ from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
 from responsd.providers.base import (
     Finish,
+    ModelDelta,
     ModelRequest,
     ReasoningDelta,
     RefusalDelta,
@@ -73,10 +74,15 @@ TOOLS_EXHAUSTED_NOTE = (
 class ResponseRun:
     """The events of one prepared response, and its outcome once they are all read."""
 
-    def __init__(self, engine: "Engine", p: "PreparedResponse", generate: bool = True) -> None:
+    def __init__(
+        self, engine: "Engine", p: "PreparedResponse", generate: bool = True, live: bool = True
+    ) -> None:
         self.engine = engine
         self.p = p
         self.generate = generate
+        self.live = live
+        """Someone reads the events as they come (a stream, a socket, a background run's log);
+        when not, a turn's deltas are joined first: one event per run of text, not per token."""
         self.snapshot: Response = p.snapshot
         """The response as of the last emitted event (what a cancel stores)."""
         self.failure: ResponsdError | None = None
@@ -164,7 +170,8 @@ class ResponseRun:
         self.turns += 1
         usage: UsageDelta | None = None
         self.finish = "stop"
-        async for delta in self.engine.provider.stream(self._model_request()):
+        deltas = self.engine.provider.stream(self._model_request())
+        async for delta in deltas if self.live else _joined(deltas):
             if builder.reasoning_item and not isinstance(
                 delta, ReasoningDelta | UsageDelta | Finish
             ):
@@ -331,6 +338,43 @@ class ResponseRun:
             output_tokens_details=OutputTokensDetails(reasoning_tokens=u.reasoning_tokens),
             total_tokens=u.input_tokens + u.output_tokens,
         )
+
+
+_JOINABLE = (TextDelta, ReasoningDelta, RefusalDelta, ToolCallDelta)
+Joinable = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta
+
+
+async def _joined(deltas: AsyncIterator[ModelDelta]) -> AsyncIterator[ModelDelta]:
+    """`deltas` with each run of consecutive text of one kind (one call's arguments) joined
+    into one delta: the same output, built with one event per run instead of one per token
+    (a long answer is hundreds). A failure mid-run still hands over the text it had; a
+    cancelled run loses its last unjoined run (nobody reads it: the client hung up)."""
+    pending: Joinable | None = None
+    parts: list[str] = []
+    try:
+        async for delta in deltas:
+            if pending is not None and isinstance(delta, _JOINABLE) and _continues(pending, delta):
+                parts.append(delta.text)
+                continue
+            if pending is not None:
+                yield dataclasses.replace(pending, text="".join(parts))
+                pending = None
+            if isinstance(delta, _JOINABLE):
+                pending, parts = delta, [delta.text]
+            else:
+                yield delta
+    except Exception:
+        if pending is not None:
+            yield dataclasses.replace(pending, text="".join(parts))
+        raise
+    if pending is not None:
+        yield dataclasses.replace(pending, text="".join(parts))
+
+
+def _continues(run: Joinable, delta: Joinable) -> bool:
+    if isinstance(run, ToolCallDelta):
+        return isinstance(delta, ToolCallDelta) and delta.index == run.index
+    return type(delta) is type(run)
 
 
 def _add(a: UsageDelta, b: UsageDelta) -> UsageDelta:
