@@ -5,7 +5,8 @@ on loopback, then measures, side by side in one run:
   - p50/p99 latency of one request at a time: upstream direct vs responsd (store=true);
   - requests/s with CONCURRENCY requests in flight: direct vs responsd;
   - time to first event of a stream: direct first chunk vs responsd's response.created;
-  - responsd's CPU per request one at a time, with 16 and with 32 in flight;
+  - responsd's CPU per request one at a time, with 16 and with 32 in flight, and one at a
+    time for a long answer (~250 streamed chunks from the upstream: "!long");
   - one more turn on a 50-turn and a 1,000-turn previous_response_id chain vs a fresh turn,
     and what responsd adds over the same upstream request sent directly (a 2,001-message
     request costs the upstream itself more than a 1-message one);
@@ -143,6 +144,14 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
         cpu = _cpu_seconds(pid)
         await _throughput(through, n, 1)
         cpu_c1 = (_cpu_seconds(pid) - cpu) / n * 1000
+
+        async def through_long():
+            body = {**create, "input": "!long"}
+            (await client.post(f"{responsd}/v1/responses", json=body)).raise_for_status()
+
+        cpu = _cpu_seconds(pid)
+        await _throughput(through_long, n // 2, 1)
+        cpu_long = (_cpu_seconds(pid) - cpu) / (n // 2) * 1000
         d_rps = await _throughput(direct, n)
         cpu = _cpu_seconds(pid)
         r_rps = await _throughput(through, n)
@@ -205,6 +214,7 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
     print(f"{'requests/s (16 in flight)':36}{d_rps:10.0f}{r_rps:10.0f}")
     print(f"{f'requests/s ({WIDE} in flight)':36}{'':10}{w_rps:10.0f}")
     print(f"{'responsd CPU per request, c=1 (ms)':36}{'':10}{cpu_c1:10.2f}{'':10}{'<= 1.0':>10}")
+    print(f"{'  … a long answer, ~250 chunks (ms)':36}{'':10}{cpu_long:10.2f}")
     print(f"{'  … with 16 in flight (ms)':36}{'':10}{cpu_c16:10.2f}")
     ratio = cpu_wide / cpu_c1
     print(
