@@ -91,3 +91,22 @@ def test_racing_responses_lose_no_item_and_keep_each_turn_together(client, upstr
     for question, answer in zip(items[::2], items[1::2], strict=True):
         assert question.role == "user" and answer.role == "assistant"
     assert sorted(i.content[0].text for i in items[::2]) == sorted(f"q{i}" for i in range(n))
+
+
+def test_each_turn_sees_its_conversation_as_it_is_now(client, upstream):
+    """A conversation read by one turn is kept for the next, which reads only what was
+    appended since; items added through the API count, and a deleted item is gone at once."""
+    upstream.script(*(Reply(text=f"a{i}") for i in range(1, 5)))
+    conv = client.conversations.create(items=[{"role": "user", "content": "I am Ada."}])
+
+    def turn(text: str) -> list[str]:
+        client.responses.create(model="fake-model", conversation=conv.id, input=text)
+        return [m["content"] for m in upstream.requests[-1]["messages"]]
+
+    assert turn("q1") == ["I am Ada.", "q1"]
+    assert turn("q2") == ["I am Ada.", "q1", "a1", "q2"]
+    client.conversations.items.create(conv.id, items=[{"role": "user", "content": "by hand"}])
+    assert turn("q3") == ["I am Ada.", "q1", "a1", "q2", "a2", "by hand", "q3"]
+    q1 = next(i for i in client.conversations.items.list(conv.id) if i.content[0].text == "q1")
+    client.conversations.items.delete(q1.id, conversation_id=conv.id)
+    assert turn("q4") == ["I am Ada.", "a1", "q2", "a2", "by hand", "q3", "a3", "q4"]

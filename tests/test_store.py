@@ -105,7 +105,7 @@ def test_migrations_load_alembic_only_when_the_database_is_behind(database_url, 
     assert _opened_with_alembic(database_url, tmp_path)
     with engine.connect() as connection:
         assert sql._revision(connection) == sql.HEAD_REVISION
-        assert connection.execute(text("SELECT count(*) FROM counters")).scalar() == 1
+        assert connection.execute(text("SELECT count(*) FROM counters")).scalar() == 2
     engine.dispose()
 
 

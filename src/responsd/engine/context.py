@@ -173,31 +173,40 @@ def _sealed(item: Item) -> bool:
 
 
 class ChainCache:
-    """The parsed context of recent chains, by the id of their last response.
+    """The parsed context of recent chains, by the id of their last response, and of recent
+    conversations, by their id.
 
     A stored response never changes once finished, so a chain changes only when one of its
     responses is deleted: an entry is used only while the database's count of response
     deletes is what it was when the entry was read (one small query instead of reading the
-    whole chain; deletes by any worker are seen at once). Bounded by the items it holds."""
+    whole chain; deletes by any worker are seen at once). A conversation's entry is versioned
+    by its head (`load_conversation`). Bounded by the items it holds."""
 
     def __init__(self, max_items: int = 2_000_000):
-        self._chains: OrderedDict[str, tuple[int, History]] = OrderedDict()
+        self._chains: OrderedDict[str, tuple[Any, History]] = OrderedDict()
         self._items = 0
         self._max_items = max_items
 
     def get(self, response_id: str, version: int) -> "History | None":
-        found = self._chains.get(response_id)
-        if found is None or found[0] != version:
-            return None
-        self._chains.move_to_end(response_id)
-        return found[1]
+        found = self.latest(response_id)
+        return found[1] if found is not None and found[0] == version else None
 
-    def put(self, response_id: str, history: "History") -> None:
-        assert history.version is not None
-        old = self._chains.pop(response_id, None)
+    def latest(self, key: str) -> "tuple[Any, History] | None":
+        """(version, history) of `key` as last put, whatever its version."""
+        found = self._chains.get(key)
+        if found is not None:
+            self._chains.move_to_end(key)
+        return found
+
+    def put(self, key: str, history: "History", version: Any = None) -> None:
+        """Keep `history` under `key` (a response id, or a conversation id with the
+        conversation's head as `version`); a chain's version is its History's."""
+        version = history.version if version is None else version
+        assert version is not None
+        old = self._chains.pop(key, None)
         if old is not None:
             self._items -= len(old[1].items)
-        self._chains[response_id] = (history.version, history)
+        self._chains[key] = (version, history)
         self._items += len(history.items)
         while self._items > self._max_items and self._chains:
             _, (_, evicted) = self._chains.popitem(last=False)
@@ -246,16 +255,39 @@ async def load_history(
 
 
 class ConversationItems(Protocol):
-    async def load_items(self, conversation_id: str) -> list[str] | None: ...
+    async def head(self, conversation_id: str) -> tuple[int, int] | None: ...
+
+    async def load_items(
+        self, conversation_id: str, start: int = 0, end: int | None = None
+    ) -> list[str] | None: ...
 
 
 async def load_conversation(
-    store: ConversationItems, parsed: ParsedItems, conversation_id: str
-) -> list[Item]:
-    bodies = await store.load_items(conversation_id)
+    store: ConversationItems, parsed: ParsedItems, conversation_id: str, cache: ChainCache
+) -> History:
+    """The conversation's items, with what scans of them find. Kept in `cache` under the
+    conversation's head (store.head): the next turn reads only the items appended since
+    (its own input and output), or nothing; a delete anywhere reads it all again."""
+    head = await store.head(conversation_id)
+    if head is None:
+        raise conversation_not_found(conversation_id)
+    count, deletes = head
+    start, base = 0, History([], None, Facts())
+    if (known := cache.latest(conversation_id)) is not None:
+        (known_count, known_deletes), history = known
+        if (known_count, known_deletes) == head:
+            return history
+        if known_deletes == deletes and known_count < count:
+            start, base = known_count, history
+    # Up to `count` only: items appended meanwhile are read by the next turn, under its head.
+    bodies = await store.load_items(conversation_id, start, count)
     if bodies is None:
         raise conversation_not_found(conversation_id)
-    return parsed.parse(bodies)
+    new = parsed.parse(bodies)
+    facts = base.facts.plus(new) if base.facts is not None else None
+    history = History([*base.items, *new], None, facts)
+    cache.put(conversation_id, history, version=head)
+    return history
 
 
 def conversation_not_found(conversation_id: str) -> NotFoundError:

@@ -138,8 +138,8 @@ class Engine:
         if known is not None:
             loaded = known
         elif conversation is not None:
-            loaded = History(
-                await load_conversation(self.store.conversations, self.parsed, conversation)
+            loaded = await load_conversation(
+                self.store.conversations, self.parsed, conversation, self.chains
             )
         else:
             loaded = await load_history(

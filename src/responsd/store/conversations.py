@@ -9,9 +9,9 @@ other, each keeping its input and output items together.
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
 
-from responsd.store.tables import conversation_items, conversations
+from responsd.store.tables import conversation_items, conversations, counters
 
 Run = Callable[..., Awaitable[Any]]
 Page = tuple[list[tuple[str, str]], bool]
@@ -26,6 +26,10 @@ _INSERT_ITEMS = insert(conversation_items)
 _GET = select(conversations.c.created_at, conversations.c.metadata).where(
     conversations.c.id == bindparam("cid")
 )
+_ITEM_DELETES = counters.c.name == "conversation_item_deletes"
+_HEAD = select(
+    conversations.c.item_count, select(counters.c.value).where(_ITEM_DELETES).scalar_subquery()
+).where(conversations.c.id == bindparam("cid"))
 
 
 def append_items(conn: Connection, conversation_id: str, items: list[tuple[str, str]]) -> bool:
@@ -104,16 +108,34 @@ class ConversationStore:
 
         return await self._run(add)
 
-    async def load_items(self, conversation_id: str) -> list[str] | None:
-        """Every item of the conversation in order (one statement); None if it does not exist."""
+    async def head(self, conversation_id: str) -> tuple[int, int] | None:
+        """(positions handed out so far, conversation item deletes so far), or None when
+        there is no such conversation. Items are only appended, each at the next position,
+        or deleted: items read under the same head are the whole conversation; read under
+        the same deletes and a smaller count, they lack only those from that count on."""
+
+        def get() -> tuple[int, int] | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(_HEAD, {"cid": conversation_id}).first()
+            return (row[0], row[1]) if row else None
+
+        return await self._run(get)
+
+    async def load_items(
+        self, conversation_id: str, start: int = 0, end: int | None = None
+    ) -> list[str] | None:
+        """The conversation's items in order, those at positions start..end-1 (all by
+        default), in one statement; None if the conversation does not exist."""
+        c = conversation_items.c
+        joined = and_(c.conversation_id == conversations.c.id, c.position >= start)
+        if end is not None:
+            joined = and_(joined, c.position < end)
         query = (
-            select(conversations.c.id, conversation_items.c.body)
+            select(conversations.c.id, c.body)
             .select_from(conversations)
-            .outerjoin(
-                conversation_items, conversation_items.c.conversation_id == conversations.c.id
-            )
+            .outerjoin(conversation_items, joined)
             .where(conversations.c.id == conversation_id)
-            .order_by(conversation_items.c.position)
+            .order_by(c.position)
         )
 
         def load() -> list[str] | None:
@@ -174,6 +196,10 @@ class ConversationStore:
                         c.conversation_id == conversation_id, c.item_id == item_id
                     )
                 )
+                if result.rowcount > 0:  # cached copies of the conversation are stale now
+                    conn.execute(
+                        update(counters).where(_ITEM_DELETES).values(value=counters.c.value + 1)
+                    )
                 return result.rowcount > 0
 
         return await self._run(remove)

@@ -209,6 +209,7 @@ counters = Table(
     metadata,
     Column("name", String(40), primary_key=True),
     # "response_deletes": bumped by every response delete, in its transaction, so a chain
-    # cached under one value is known to be whole while the value has not changed.
+    # cached under one value is known to be whole while the value has not changed;
+    # "conversation_item_deletes": the same for conversations' items.
     Column("value", BigInteger, nullable=False),
 )
