@@ -37,6 +37,7 @@ from responsd.errors import StoreError
 from responsd.store.background import BackgroundStore
 from responsd.store.chat_completions import ChatCompletionStore
 from responsd.store.chunks import ChunkStore
+from responsd.store.conversations import HEAD as CONVERSATION_HEAD
 from responsd.store.conversations import ConversationStore, append_items
 from responsd.store.files import FileBlobs, FileStore
 from responsd.store.sqlite_inline import CHECKPOINT_EVERY, Busy, LoopConnection
@@ -140,7 +141,10 @@ class SQLStore:
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
         self._inline = _loop_connection(engine)
         self._checkpoint: asyncio.Future[None] | None = None
-        self.conversations = ConversationStore(engine, self._run)
+        conversation_head = _Direct(CONVERSATION_HEAD, engine)
+        self.conversations = ConversationStore(
+            engine, self._run, lambda cid: self._one_row(conversation_head, {"cid": cid})
+        )
         self.background = BackgroundStore(engine, self._run)
         self.files = FileStore(engine, self._run, blobs)
         self.vector_stores = VectorStoreStore(engine, self._run)
