@@ -1,15 +1,14 @@
 """Stored chat completions: the completion as returned, its metadata and its request messages."""
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from responsd.store.calls import Run
 from responsd.store.paging import page
 from responsd.store.tables import chat_completions
 
-Run = Callable[..., Awaitable[Any]]
 _T = chat_completions
 
 

@@ -1,14 +1,12 @@
 """Reading indexed chunks: keyword search (FTS5 BM25 / PostgreSQL full text), the vectors of
 a vector store, and chunk texts by id. Writing happens in vector_stores.finish_file."""
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
+from responsd.store.calls import Run
 from responsd.store.tables import chunks, files, vector_store_files, vector_stores
-
-Run = Callable[..., Awaitable[Any]]
 
 COMMON_TERM, COMMON_SHARE, COMMON_FLOOR = 1000, 50, 500
 """A term matching more than COMMON_TERM chunks, or more than one in COMMON_SHARE of all

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
 
+from responsd.store.calls import Run
 from responsd.store.tables import conversation_items, conversations, counters
 
-Run = Callable[..., Awaitable[Any]]
 Page = tuple[list[tuple[str, str]], bool]
 
 _BUMP = (

@@ -7,12 +7,12 @@ the bytes. With several machines on one PostgreSQL, the data dir must be shared 
 
 import hashlib
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from responsd.store.calls import Run
 from responsd.store.paging import page
 from responsd.store.tables import (
     chunks,
@@ -22,8 +22,6 @@ from responsd.store.tables import (
     vector_store_files,
     vector_stores,
 )
-
-Run = Callable[..., Awaitable[Any]]
 
 
 class FileBlobs:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from responsd.errors import StoreError
 from responsd.store.background import BackgroundStore
+from responsd.store.calls import Reader
 from responsd.store.chat_completions import ChatCompletionStore
 from responsd.store.chunks import ChunkStore
 from responsd.store.conversations import HEAD as CONVERSATION_HEAD
@@ -145,9 +146,9 @@ class SQLStore:
         self.conversations = ConversationStore(
             engine, self._run, lambda cid: self._one_row(conversation_head, {"cid": cid})
         )
-        self.background = BackgroundStore(engine, self._run)
+        self.background = BackgroundStore(engine, self._run, self._reader)
         self.files = FileStore(engine, self._run, blobs)
-        self.vector_stores = VectorStoreStore(engine, self._run)
+        self.vector_stores = VectorStoreStore(engine, self._run, self._reader)
         self.chunks = ChunkStore(engine, self._run)
         self.chat_completions = ChatCompletionStore(engine, self._run)
 
@@ -282,24 +283,35 @@ class SQLStore:
         return row[0] if row else None
 
     async def _one_row(self, direct: _Direct, params: dict[str, Any]) -> Any:
-        """The first row of a small query: on SQLite from the loop's own connection when it
-        can be read at once (store/sqlite_inline.py), else on a thread."""
+        """The first row of a small query, read as `_rows` reads."""
+        rows = await self._rows(direct, params)
+        return rows[0] if rows else None
+
+    async def _rows(self, direct: _Direct, params: dict[str, Any]) -> list[Any]:
+        """The rows of a small query: on SQLite from the loop's own connection when it can
+        be read at once (store/sqlite_inline.py), else on a thread."""
         if self._inline is not None:
             try:
-                return self._inline.read_one(direct.sql, direct.params(params))
+                return self._inline.read(direct.sql, direct.params(params))
             except Busy:
                 pass
             except sqlite3.Error as exc:
                 raise _failed(exc) from exc
 
-        def read() -> Any:
+        def read() -> list[Any]:
             with self._engine.connect() as conn:
                 cursor = direct.execute(conn, params)
-                row = cursor.fetchone()
+                rows = cursor.fetchall()
                 cursor.close()
-            return row
+            return rows
 
         return await self._run(read)
+
+    def _reader(self, statement: Any) -> Reader:
+        """A function reading the rows of `statement` (a small query) for its parameters, as
+        `_rows` reads: how the stores' pollers look for work without a thread trip."""
+        direct = _Direct(statement, self._engine)
+        return lambda params: self._rows(direct, params)
 
     async def delete_response(self, response_id: str) -> bool:
         def remove() -> bool:

@@ -69,15 +69,14 @@ class LoopConnection:
             raise
         self.commits += 1
 
-    def read_one(self, sql: str, parameters: Any) -> tuple[Any, ...] | None:
-        """The first row of a query; Busy when the database cannot be read at once."""
+    def read(self, sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+        """The rows of a small query; Busy when the database cannot be read at once."""
         try:
             # Read to the end: a statement left mid-way would hold its read snapshot open
             # and keep checkpoints from reusing the WAL.
-            rows = self._connection().execute(sql, parameters).fetchall()
+            return self._connection().execute(sql, parameters).fetchall()
         except sqlite3.OperationalError as exc:
             raise _busy(exc) from exc
-        return rows[0] if rows else None
 
     def close(self) -> None:
         if self._conn is not None and threading.get_ident() == self._thread:

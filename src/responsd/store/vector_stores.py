@@ -7,12 +7,25 @@ heartbeat is stale. A file's chunks are replaced in the same transaction that ma
 `completed`, so a search never sees half a file.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
+from responsd.store.calls import Readers, Run
 from responsd.store.paging import page
 from responsd.store.tables import (
     chunks,
@@ -22,7 +35,6 @@ from responsd.store.tables import (
     vector_stores,
 )
 
-Run = Callable[..., Awaitable[Any]]
 vs, vf, vb = vector_stores.c, vector_store_files.c, vector_store_file_batches.c
 STATUSES = ("in_progress", "completed", "cancelled", "failed")
 
@@ -44,10 +56,21 @@ def _counts(conn: Connection, *where: Any) -> dict[str, dict[str, int]]:
 _EMPTY = {"file_counts": dict.fromkeys((*STATUSES, "total"), 0), "usage_bytes": 0}
 
 
+_ANY_WAITING = (
+    select(vf.file_id)
+    .where(
+        vf.status == "in_progress",
+        or_(vf.worker_id.is_(None), vf.heartbeat_at < bindparam("stale_before")),
+    )
+    .limit(1)
+)
+
+
 class VectorStoreStore:
-    def __init__(self, engine: Engine, run: Run):
+    def __init__(self, engine: Engine, run: Run, readers: Readers):
         self._engine = engine
         self._run = run
+        self._any_waiting = readers(_ANY_WAITING)
 
     async def _write(self, fn: Callable[[Connection], Any]) -> Any:
         def write() -> Any:
@@ -276,6 +299,9 @@ class VectorStoreStore:
 
     async def claim(self, worker_id: str, now: float, stale_before: float) -> dict[str, Any] | None:
         """Take one file waiting for indexing (or abandoned by a dead worker)."""
+        # Polled every second by every worker: a small read first, a write only for work.
+        if not await self._any_waiting({"stale_before": stale_before}):
+            return None
         waiting = and_(
             vf.status == "in_progress", or_(vf.worker_id.is_(None), vf.heartbeat_at < stale_before)
         )
