@@ -2,9 +2,9 @@
 
 Starts the scripted upstream and `responsd serve` as separate processes (bench/overhead.py's
 servers()), then reports responsd's RSS: at start (a later start on its database, unless
---first-start); after N stored responses; after the same N again (growth between two
-identical runs); and while C streams are open at once, each idle after its first event
-(the upstream stalls them), with their time to first event.
+--first-start), with its CPU while idle; after N stored responses; after the same N again
+(growth between two identical runs); and while C streams are open at once, each idle after
+its first event (the upstream stalls them), with their time to first event.
 
 Usage: python -m bench.memory [--responses N] [--streams C] [--first-start]
 """
@@ -15,7 +15,7 @@ import time
 
 import httpx
 
-from bench.overhead import _pct, _rss_mib, _throughput, servers
+from bench.overhead import _cpu_seconds, _pct, _rss_mib, _throughput, servers
 
 TARGET_MIB = 150
 
@@ -55,8 +55,15 @@ async def _idle_streams(url: str, count: int, pid: int) -> tuple[float, list[flo
     return rss, firsts
 
 
+IDLE_SECONDS = 20
+
+
 async def measure(url: str, pid: int, responses: int, streams: int) -> None:
     print(f"responsd RSS at start: {_rss_mib(pid):.0f} MiB")
+    before = _cpu_seconds(pid)
+    await asyncio.sleep(IDLE_SECONDS)  # nothing asked: what its own timers and polls cost
+    idle = (_cpu_seconds(pid) - before) / IDLE_SECONDS * 1000
+    print(f"responsd CPU while idle: {idle:.1f} ms per second ({IDLE_SECONDS} s)")
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=32)) as client:
         for run in (1, 2):
             start = time.perf_counter()
