@@ -257,9 +257,7 @@ async def load_history(
 class ConversationItems(Protocol):
     async def head(self, conversation_id: str) -> tuple[int, int] | None: ...
 
-    async def load_items(
-        self, conversation_id: str, start: int = 0, end: int | None = None
-    ) -> list[str] | None: ...
+    async def load_items(self, conversation_id: str, start: int, end: int) -> list[str] | None: ...
 
 
 async def load_conversation(
@@ -284,8 +282,8 @@ async def load_conversation(
     if bodies is None:
         raise conversation_not_found(conversation_id)
     new = parsed.parse(bodies)
-    facts = base.facts.plus(new) if base.facts is not None else None
-    history = History([*base.items, *new], None, facts)
+    assert base.facts is not None  # every conversation entry is put with its facts
+    history = History([*base.items, *new], None, base.facts.plus(new))
     cache.put(conversation_id, history, version=head)
     return history
 

@@ -6,12 +6,11 @@ positions, so two responses finishing at once on one conversation append one aft
 other, each keeping its input and output items together.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
 
-from responsd.store.calls import Run
+from responsd.store.calls import Readers, Run
 from responsd.store.tables import conversation_items, conversations, counters
 
 Page = tuple[list[tuple[str, str]], bool]
@@ -27,7 +26,6 @@ _GET = select(conversations.c.created_at, conversations.c.metadata).where(
     conversations.c.id == bindparam("cid")
 )
 _ITEM_DELETES = counters.c.name == "conversation_item_deletes"
-_NO_END = 2**62
 _ITEMS = (  # built once: its compiled form is cached (a select built per call costs ~0.1 ms)
     select(conversations.c.id, conversation_items.c.body)
     .select_from(conversations)
@@ -42,7 +40,7 @@ _ITEMS = (  # built once: its compiled form is cached (a select built per call c
     .where(conversations.c.id == bindparam("cid"))
     .order_by(conversation_items.c.position)
 )
-HEAD = select(
+_HEAD = select(
     conversations.c.item_count, select(counters.c.value).where(_ITEM_DELETES).scalar_subquery()
 ).where(conversations.c.id == bindparam("cid"))
 
@@ -63,12 +61,10 @@ def append_items(conn: Connection, conversation_id: str, items: list[tuple[str, 
 
 
 class ConversationStore:
-    def __init__(self, engine: Engine, run: Run, read_head: Callable[[str], Awaitable[Any]]):
-        """`read_head(conversation_id)`: HEAD's row (the store reads it on the event loop
-        when it can, as a chain's head)."""
+    def __init__(self, engine: Engine, run: Run, readers: Readers):
         self._engine = engine
         self._run = run
-        self._read_head = read_head
+        self._head = readers(_HEAD)  # read every turn: like a chain's head, not on a thread
 
     async def create(
         self, conversation_id: str, created_at: int, metadata: str, items: list[tuple[str, str]]
@@ -131,15 +127,13 @@ class ConversationStore:
         there is no such conversation. Items are only appended, each at the next position,
         or deleted: items read under the same head are the whole conversation; read under
         the same deletes and a smaller count, they lack only those from that count on."""
-        row = await self._read_head(conversation_id)
-        return (row[0], row[1]) if row else None
+        rows = await self._head({"cid": conversation_id})
+        return (rows[0][0], rows[0][1]) if rows else None
 
-    async def load_items(
-        self, conversation_id: str, start: int = 0, end: int | None = None
-    ) -> list[str] | None:
-        """The conversation's items in order, those at positions start..end-1 (all by
-        default), in one statement; None if the conversation does not exist."""
-        params = {"cid": conversation_id, "start": start, "end": _NO_END if end is None else end}
+    async def load_items(self, conversation_id: str, start: int, end: int) -> list[str] | None:
+        """The conversation's items at positions start..end-1, in order, in one statement;
+        None if the conversation does not exist."""
+        params = {"cid": conversation_id, "start": start, "end": end}
 
         def load() -> list[str] | None:
             with self._engine.connect() as conn:

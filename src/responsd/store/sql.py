@@ -38,7 +38,6 @@ from responsd.store.background import BackgroundStore
 from responsd.store.calls import Reader
 from responsd.store.chat_completions import ChatCompletionStore
 from responsd.store.chunks import ChunkStore
-from responsd.store.conversations import HEAD as CONVERSATION_HEAD
 from responsd.store.conversations import ConversationStore, append_items
 from responsd.store.files import FileBlobs, FileStore
 from responsd.store.sqlite_inline import CHECKPOINT_EVERY, Busy, LoopConnection
@@ -142,10 +141,7 @@ class SQLStore:
         self._threads = ThreadPoolExecutor(_WORKERS, thread_name_prefix="responsd-db")
         self._inline = _loop_connection(engine)
         self._checkpoint: asyncio.Future[None] | None = None
-        conversation_head = _Direct(CONVERSATION_HEAD, engine)
-        self.conversations = ConversationStore(
-            engine, self._run, lambda cid: self._one_row(conversation_head, {"cid": cid})
-        )
+        self.conversations = ConversationStore(engine, self._run, self._reader)
         self.background = BackgroundStore(engine, self._run, self._reader)
         self.files = FileStore(engine, self._run, blobs)
         self.vector_stores = VectorStoreStore(engine, self._run, self._reader)
@@ -309,7 +305,7 @@ class SQLStore:
 
     def _reader(self, statement: Any) -> Reader:
         """A function reading the rows of `statement` (a small query) for its parameters, as
-        `_rows` reads: how the stores' pollers look for work without a thread trip."""
+        `_rows` reads: what the stores read every turn or poll, without a thread trip."""
         direct = _Direct(statement, self._engine)
         return lambda params: self._rows(direct, params)
 

@@ -56,14 +56,11 @@ def _counts(conn: Connection, *where: Any) -> dict[str, dict[str, int]]:
 _EMPTY = {"file_counts": dict.fromkeys((*STATUSES, "total"), 0), "usage_bytes": 0}
 
 
-_ANY_WAITING = (
-    select(vf.file_id)
-    .where(
-        vf.status == "in_progress",
-        or_(vf.worker_id.is_(None), vf.heartbeat_at < bindparam("stale_before")),
-    )
-    .limit(1)
+_WAITING = and_(  # a file to index: never claimed, or its worker's heartbeat went stale
+    vf.status == "in_progress",
+    or_(vf.worker_id.is_(None), vf.heartbeat_at < bindparam("stale_before")),
 )
+_ANY_WAITING = select(vf.file_id).where(_WAITING).limit(1)
 
 
 class VectorStoreStore:
@@ -302,18 +299,15 @@ class VectorStoreStore:
         # Polled every second by every worker: a small read first, a write only for work.
         if not await self._any_waiting({"stale_before": stale_before}):
             return None
-        waiting = and_(
-            vf.status == "in_progress", or_(vf.worker_id.is_(None), vf.heartbeat_at < stale_before)
-        )
         candidates = (
             select(vf.vector_store_id, vf.file_id, vf.worker_id, vf.heartbeat_at)
-            .where(waiting)
+            .where(_WAITING)
             .order_by(vf.created_at)
             .limit(8)
         )
 
         def take(conn: Connection) -> dict[str, Any] | None:
-            for row in conn.execute(candidates).all():
+            for row in conn.execute(candidates, {"stale_before": stale_before}).all():
                 same = [
                     vf.vector_store_id == row[0],
                     vf.file_id == row[1],
