@@ -5,16 +5,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import openai
 import orjson
 import pytest
+from sqlalchemy import create_engine, delete, insert, select, update
 
 from bench.fake_upstream import Reply
 from bench.servers import ServerThread, free_port, wait_healthy
 from responsd.app import create_app
 from responsd.config import Settings
+from responsd.store import tables
 from responsd.store.sql import SQLStore
 from responsd.types.requests import ResponseCreateRequest
 from responsd.types.response import Response
@@ -39,11 +42,13 @@ def _sse(reply) -> list[dict]:
     return events
 
 
-def test_background_returns_queued_and_polling_sees_it_finish(client, upstream):
+def test_background_returns_queued_and_polling_sees_it_finish(http, client, upstream):
     upstream.script(Reply(text="done in the background", delay=0.5))
-    started = time.monotonic()
-    response = client.responses.create(model="fake-model", input="x", background=True)
+    body = {"model": "fake-model", "input": "x", "background": True}
+    started = time.monotonic()  # (raw HTTP: the SDK's first `responses` call imports ~0.15 s)
+    reply = http.post("/responses", json=body)
     assert time.monotonic() - started < 0.4
+    response = Response.model_validate_json(reply.content)
     assert response.status == "queued" and response.background is True
     seen = _wait_for(client, response.id, {"in_progress"}).status
     final = _wait_for(client, response.id, {"completed"})
@@ -64,6 +69,68 @@ def test_background_stream_then_resume_from_any_point(http, client, upstream):
     resumed = list(client.responses.retrieve(response_id, stream=True, starting_after=3))
     assert [e.sequence_number for e in resumed] == list(range(4, len(events)))
     assert resumed[-1].response.output_text == "one two three four"
+
+
+def test_a_stream_waits_for_the_end_of_a_log_still_being_written(make_client, upstream, tmp_path):
+    # A run's worker stores its ending (the status), then writes the log's last events. A
+    # stream that reads the status in between waits for them: it ends as the run did.
+    c = make_client(worker_stale_after=2)
+    upstream.script(Reply(text="all of it", chunk_size=3), Reply(text="half", chunk_size=2))
+    finished = c.responses.create(model="fake-model", input="x", background=True)
+    orphaned = c.responses.create(model="fake-model", input="y", background=True)
+    for response in (finished, orphaned):
+        _wait_for(c, response.id, {"completed"})
+    whole = [e.type for e in c.responses.retrieve(finished.id, stream=True)]
+    assert whole[-1] == "response.completed"
+    db = create_engine(f"sqlite:///{tmp_path / 'data0' / 'responsd.db'}")
+    events, responses = tables.response_events.c, tables.responses.c
+
+    def back_to_the_moment_between(response_id: str) -> tuple:
+        with db.begin() as conn:
+            last = conn.execute(
+                select(tables.response_events)
+                .where(events.response_id == response_id)
+                .order_by(events.sequence_number.desc())
+            ).first()
+            conn.execute(
+                delete(tables.response_events).where(
+                    events.response_id == response_id,
+                    events.sequence_number == last.sequence_number,
+                )
+            )
+            conn.execute(
+                update(tables.responses)
+                .where(responses.id == response_id)
+                .values(worker_id="wrk_still_writing")
+            )
+        return last
+
+    last = back_to_the_moment_between(finished.id)
+    back_to_the_moment_between(orphaned.id)
+    streamed: dict[str, list[str]] = {finished.id: [], orphaned.id: []}
+    readers = [
+        threading.Thread(
+            target=lambda rid=rid: streamed[rid].extend(
+                e.type for e in c.responses.retrieve(rid, stream=True)
+            )
+        )
+        for rid in streamed
+    ]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.5)
+    assert all(reader.is_alive() for reader in readers)  # both wait for the log's end
+    assert streamed[finished.id] == whole[:-1]
+    with db.begin() as conn:  # the worker writes the last event and lets go
+        conn.execute(insert(tables.response_events).values(**last._mapping))
+        conn.execute(
+            update(tables.responses).where(responses.id == finished.id).values(worker_id=None)
+        )
+    readers[0].join(5)
+    assert streamed[finished.id] == whole
+    # The orphaned one's worker never comes back: its stream ends with what was written.
+    readers[1].join(5)
+    assert not readers[1].is_alive() and streamed[orphaned.id][-1] != "response.completed"
 
 
 def test_a_client_that_disconnects_changes_nothing(http, client, upstream):

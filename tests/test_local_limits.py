@@ -6,7 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import httpx
 import openai
@@ -161,10 +161,17 @@ def test_a_queued_request_whose_client_left_never_starts(one_slot, stream):
 
 
 def test_a_full_queue_is_a_429_with_retry_after(one_slot):
-    with _busy(one_slot) as holder, ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(_quick_answer_seconds, one_slot)  # fills the queue of one
-        time.sleep(0.5)
-        refused = httpx.post(f"{one_slot.url}/v1/responses", json=LONG, timeout=10)
+    quick = {"model": MODEL, "input": "Hi", "max_output_tokens": 16}
+    with _busy(one_slot) as holder, ThreadPoolExecutor(2) as pool:
+        # Two more requests while the one context is taken: whichever comes first fills
+        # the queue of one and waits, the other is refused at once.
+        sent = [
+            pool.submit(httpx.post, f"{one_slot.url}/v1/responses", json=quick, timeout=60)
+            for _ in range(2)
+        ]
+        done, _ = wait(sent, timeout=10, return_when=FIRST_COMPLETED)
+        assert len(done) == 1
+        refused = done.pop().result()
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "rate_limit_exceeded"
@@ -173,8 +180,9 @@ def test_a_full_queue_is_a_429_with_retry_after(one_slot):
             f"{one_slot.url}/v1/responses/input_tokens", json={"model": MODEL, "input": "Hi"}
         )
         assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
+        waiting = next(f for f in sent if not f.done())
         holder.close()  # frees the context: the waiting request runs
-        assert waiting.result(timeout=30) < 30
+        assert waiting.result(timeout=30).status_code == 200
 
 
 def test_by_default_several_requests_generate_at_once(tmp_path):

@@ -54,10 +54,8 @@ class BackgroundRunner:
         self.store = engine.store.background
         self.worker_id = new_id("wrk")
         self._running: dict[str, asyncio.Task] = {}
-        self._prepared: dict[str, PreparedResponse] = {}
         self._user_cancelled: set[str] = set()
         self._progress: dict[str, asyncio.Event] = {}
-        self._wake = asyncio.Event()
         self._loops: list[asyncio.Task] = []
         self._closing = False
 
@@ -91,8 +89,10 @@ class BackgroundRunner:
             snapshot.previous_response_id,
             snapshot.conversation.id if snapshot.conversation else None,
         )
-        self._prepared[snapshot.id] = p
-        self._wake.set()
+        if len(self._running) < MAX_RUNNING:  # else it waits for any worker's dispatcher
+            # Shielded: a claim written but not followed by its run would leave the
+            # response in progress with nobody running it.
+            await asyncio.shield(self._claim(snapshot.id, p))
 
     async def cancel(self, response_id: str) -> str:
         """Cancel a background response; its JSON afterwards (idempotent)."""
@@ -109,7 +109,6 @@ class BackgroundRunner:
         if status == "queued":
             cancelled = _with_status(body, ResponseStatus.CANCELLED)
             if await self.store.cancel_queued(response_id, cancelled):
-                self._prepared.pop(response_id, None)
                 return cancelled
         task = self._running.get(response_id)
         if task is not None:
@@ -140,6 +139,7 @@ class BackgroundRunner:
         return self._follow(response_id, after)
 
     async def _follow(self, response_id: str, after: int) -> AsyncIterator[tuple[int, str, str]]:
+        ended_at = None
         while True:
             rows = await self.store.read_events(response_id, after)
             for row in rows:
@@ -150,10 +150,17 @@ class BackgroundRunner:
             if rows:
                 continue
             state = await self.store.state(response_id)
-            if state is None or state[1] in TERMINAL_STATUSES:
-                for row in await self.store.read_events(response_id, after):
-                    yield row
-                return
+            if state is None:
+                return  # deleted meanwhile
+            if state[1] in TERMINAL_STATUSES:
+                # A run's worker saves its ending, then writes the log's last events and
+                # lets go of it (`worker_id`): until then the log may lack its end. A worker
+                # that died in between never lets go; its stream ends with what was written.
+                ended_at = ended_at or time.monotonic()
+                if state[3] is None or time.monotonic() - ended_at > self.stale_after:
+                    for row in await self.store.read_events(response_id, after):
+                        yield row
+                    return
             progress = self._progress.get(response_id)
             if progress is not None:
                 with contextlib.suppress(TimeoutError):
@@ -164,9 +171,7 @@ class BackgroundRunner:
     async def _dispatch(self) -> None:
         last_reap = time.monotonic()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL)
-            self._wake.clear()
+            await asyncio.sleep(POLL)
             try:
                 if time.monotonic() - last_reap > self.stale_after / 2:
                     last_reap = time.monotonic()
@@ -177,11 +182,12 @@ class BackgroundRunner:
             except ResponsdError:
                 log.exception("background dispatch failed; retrying")
 
-    async def _claim(self, response_id: str) -> None:
+    async def _claim(self, response_id: str, p: PreparedResponse | None = None) -> None:
+        """Run a queued response here unless another worker won it; `p`: it was prepared
+        here (submitted to this worker), else its stored request is prepared again."""
         request_json = await self.store.claim(response_id, self.worker_id, time.time())
         if request_json is None:
             return  # another worker won it
-        p = self._prepared.pop(response_id, None)
         if p is None:
             p = await self._prepare_again(response_id, request_json)
             if p is None:
@@ -200,8 +206,7 @@ class BackgroundRunner:
         try:
             return await self.engine.prepare(request, response_id, created_at)
         except ResponsdError as exc:  # e.g. its previous response was deleted meanwhile
-            body = _failed(state[2], exc.message)
-            await self.store.finish_stale(response_id, time.time() + 1, body, "failed")
+            await self._end_failed(response_id, time.time() + 1, state[2], exc.message)
             return None
 
     async def _execute(self, p: PreparedResponse) -> None:
@@ -209,11 +214,11 @@ class BackgroundRunner:
         pending: list[tuple[int, str, str]] = []
         flushed_at = time.monotonic()
 
-        async def flush() -> None:
+        async def flush(last: bool = False) -> None:
             nonlocal pending, flushed_at
-            if pending:
+            if pending or last:
                 batch, pending = pending, []
-                await self.store.append_events(response_id, batch)
+                await self.store.append_events(response_id, batch, last)
             flushed_at = time.monotonic()
             progress = self._progress.get(response_id)
             if progress is not None:
@@ -226,10 +231,9 @@ class BackgroundRunner:
                 pending.append(_logged(event))
                 if event.type == "response.in_progress":
                     await self.store.set_body(response_id, event.response.model_dump_json())
-                if (
-                    event.type in TERMINAL_EVENT_TYPES
-                    or time.monotonic() - flushed_at > FLUSH_EVERY
-                ):
+                if event.type in TERMINAL_EVENT_TYPES:
+                    await flush(last=True)
+                elif time.monotonic() - flushed_at > FLUSH_EVERY:
                     await flush()
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(run, pending))
@@ -244,8 +248,7 @@ class BackgroundRunner:
         terminal = await run.stopped(None if cancelled else SHUTDOWN_MESSAGE)
         if terminal is not None:
             pending.append(_logged(terminal))
-        if pending:
-            await self.store.append_events(response_id, pending)
+        await self.store.append_events(response_id, pending, last=True)
 
     async def _beat(self) -> None:
         while True:
@@ -264,15 +267,19 @@ class BackgroundRunner:
     async def _reap_stale(self) -> None:
         before = time.time() - self.stale_after
         for response_id, body in await self.store.stale(before):
-            failed = _failed(body, DEAD_MESSAGE)
-            if await self.store.finish_stale(response_id, before, failed, "failed"):
+            if await self._end_failed(response_id, before, body, DEAD_MESSAGE):
                 log.warning("response %s failed: its worker stopped", response_id)
-                # The log ends as a failed run's does, so a stream of it ends the same way.
-                logged = await self.store.read_events(response_id, -1)
-                number = logged[-1][0] + 1 if logged else 0
-                final = Response.model_validate_json(failed)
-                event = ResponseFailedEvent(response=final, sequence_number=number)
-                await self.store.append_events(response_id, [_logged(event)])
+
+    async def _end_failed(self, response_id: str, before: float, body: str, message: str) -> bool:
+        """End a response nobody runs as `failed`; its log ends as a failed run's does, so a
+        stream of it ends the same way."""
+        failed = _failed(body, message)
+        final = Response.model_validate_json(failed)
+
+        def event(number: int) -> str:
+            return ResponseFailedEvent(response=final, sequence_number=number).model_dump_json()
+
+        return await self.store.finish_stale(response_id, before, failed, event)
 
 
 SHUTDOWN_MESSAGE = "The server shut down while this response was running; create it again."

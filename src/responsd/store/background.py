@@ -5,7 +5,9 @@ wins a queued response whatever the database; a worker proves it is alive by bum
 `heartbeat_at` on the responses it runs.
 """
 
-from sqlalchemy import Engine, and_, bindparam, insert, select, update
+from collections.abc import Callable
+
+from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 
 from responsd.store.calls import Readers, Run
 from responsd.store.tables import response_events, responses
@@ -21,6 +23,10 @@ _READ = (
     )
     .order_by(response_events.c.sequence_number)
 )
+_LAST = select(func.max(response_events.c.sequence_number)).where(
+    response_events.c.response_id == bindparam("rid")
+)
+_RELEASE = update(responses).where(r.id == bindparam("rid")).values(worker_id=None)
 _STATE = select(r.background, r.status, r.body, r.worker_id).where(r.id == bindparam("rid"))
 _QUEUED = (
     select(r.id)
@@ -118,18 +124,26 @@ class BackgroundStore:
         """(id, body) of responses in progress whose worker has not beaten since `before`."""
         return [(row[0], row[1]) for row in await self._stale({"before": before})]
 
-    async def finish_stale(self, response_id: str, before: float, body: str, status: str) -> bool:
+    async def finish_stale(
+        self, response_id: str, before: float, body: str, failed_event: Callable[[int], str]
+    ) -> bool:
+        """End a response whose worker stopped beating as `failed` (`body`), its log ending
+        with `failed_event(next sequence number)`, in one transaction: a stream that sees the
+        status finds the event."""
+
         def end() -> bool:
             with self._engine.begin() as conn:
-                return bool(
-                    conn.execute(
-                        update(responses)
-                        .where(
-                            r.id == response_id, r.status == "in_progress", r.heartbeat_at < before
-                        )
-                        .values(status=status, body=body, worker_id=None)
-                    ).rowcount
-                )
+                if not conn.execute(
+                    update(responses)
+                    .where(r.id == response_id, r.status == "in_progress", r.heartbeat_at < before)
+                    .values(status="failed", body=body, worker_id=None)
+                ).rowcount:
+                    return False
+                last = conn.execute(_LAST, {"rid": response_id}).scalar()
+                number = 0 if last is None else last + 1
+                row = (number, "response.failed", failed_event(number))
+                conn.execute(_APPEND, _event_rows(response_id, [row]))
+                return True
 
         return await self._run(end)
 
@@ -170,15 +184,20 @@ class BackgroundStore:
 
         return await self._run(get)
 
-    async def append_events(self, response_id: str, events: list[tuple[int, str, str]]) -> None:
-        rows = [
-            {"response_id": response_id, "sequence_number": n, "type": t, "body": b}
-            for n, t, b in events
-        ]
+    async def append_events(
+        self, response_id: str, events: list[tuple[int, str, str]], last: bool = False
+    ) -> None:
+        """Append to a response's log; `last`: these end it, and its worker lets go of the
+        response in the same transaction (a follower that sees a finished response with no
+        worker knows its log is complete)."""
+        rows = _event_rows(response_id, events)
 
         def add() -> None:
             with self._engine.begin() as conn:
-                conn.execute(_APPEND, rows)
+                if rows:
+                    conn.execute(_APPEND, rows)
+                if last:
+                    conn.execute(_RELEASE, {"rid": response_id})
 
         await self._run(add)
 
@@ -190,3 +209,10 @@ class BackgroundStore:
                 ]
 
         return await self._run(read)
+
+
+def _event_rows(response_id: str, events: list[tuple[int, str, str]]) -> list[dict]:
+    return [
+        {"response_id": response_id, "sequence_number": n, "type": t, "body": b}
+        for n, t, b in events
+    ]

@@ -202,11 +202,12 @@ class SQLStore:
             # Rows are built here, on the store's thread: a long history would hold the loop.
             items = _item_rows(response_id, input_items, output_items)
             with self._engine.begin() as conn:
-                if background:  # its row exists since it was queued
+                if background:  # its row exists since it was queued; its worker lets go
+                    # of it once the log's last events are written (`append_events`)
                     conn.execute(
                         update(responses)
                         .where(responses.c.id == response_id)
-                        .values(body=body, status=status, worker_id=None)
+                        .values(body=body, status=status)
                     )
                 else:
                     self._insert_response.execute(conn, row).close()
