@@ -53,6 +53,9 @@ class Reply:
     """Seconds to wait before answering (for timeout tests)."""
     stall_after_first: float = 0.0
     """Seconds to stall after the first chunk (for mid-stream timeout tests)."""
+    chunk_delay: float = 0.0
+    """Seconds to wait before each chunk after the first (a slow answer that never times
+    out)."""
     raw_lines: list[str] | None = None
     """Send these `data:` payloads instead of a well-formed answer (for garbage tests)."""
 
@@ -74,6 +77,8 @@ class FakeUpstream:
         """Picks the reply from the request body when nothing is scripted (benchmarks)."""
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.hang_ups = 0
+        """Answers the client stopped reading before their end (it closed the connection)."""
         self.record = True
         self.app = Starlette(
             routes=[
@@ -88,6 +93,7 @@ class FakeUpstream:
     def reset(self) -> None:
         self.replies.clear()
         self.requests.clear()
+        self.hang_ups = 0
 
     async def _models(self, _request: Request) -> Response:
         data = [
@@ -120,13 +126,20 @@ class FakeUpstream:
             for line in reply.raw_lines:
                 yield f"data: {line}\n\n".encode()
             return
-        first = True
-        for chunk in _chunks(body, reply):
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-            if first and reply.stall_after_first:
-                await asyncio.sleep(reply.stall_after_first)
-            first = False
-        yield b"data: [DONE]\n\n"
+        first, ended = True, False
+        try:
+            for chunk in _chunks(body, reply):
+                if not first and reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                if first and reply.stall_after_first:
+                    await asyncio.sleep(reply.stall_after_first)
+                first = False
+            yield b"data: [DONE]\n\n"
+            ended = True
+        finally:
+            if not ended:
+                self.hang_ups += 1
 
 
 def _split(text: str, size: int) -> list[str]:

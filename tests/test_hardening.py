@@ -262,11 +262,15 @@ def test_a_huge_input_does_not_stall_other_requests():
 
 
 def test_a_non_streaming_client_that_leaves_cancels_its_response(http, client, upstream):
-    upstream.script(Reply(text="too late", delay=1.0))
+    # An answer that would take 4 s, each chunk well within the upstream timeout.
+    upstream.script(Reply(text="too late", chunk_size=1, chunk_delay=0.5))
     conversation = client.conversations.create()
     body = {"model": "fake-model", "input": "x", "conversation": conversation.id}
     with pytest.raises(httpx.ReadTimeout):
         http.post("/responses", json=body, timeout=0.3)  # gives up, closing the connection
-    time.sleep(1.2)  # past the moment the upstream answers
+    deadline = time.monotonic() + 3
+    while not upstream.hang_ups and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert upstream.hang_ups == 1  # responsd stopped asking the model
     # Cancelled, like a stream whose client left: nothing was appended to the conversation.
     assert client.conversations.items.list(conversation.id).data == []
