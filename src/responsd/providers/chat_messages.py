@@ -160,7 +160,9 @@ class _Prefix:
     """The messages a run of history items converts to, kept on its last item so the next
     turn of the chain converts only what it adds. Read-only: shared by every turn using it."""
 
-    items: tuple[Any, ...]
+    items: list[Any]
+    """The run of items (a list, never changed once kept: compared with the request's as a
+    list, so one copy of the request's run is made per turn, not two)."""
     messages: tuple[dict[str, Any], ...]
     reasoning: tuple[str, ...]
     """Reasoning still waiting for the assistant message it goes with."""
@@ -229,7 +231,7 @@ def _recall_prefix(request: ModelRequest, key: str, exact: bool = True) -> _Pref
         if (
             prefix is not None
             and len(prefix.items) == end
-            and (not exact or prefix.items == tuple(items[:end]))
+            and (not exact or prefix.items == items[:end])
         ):
             return prefix
     return None
@@ -302,13 +304,12 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> Cha
             new = _remember_prefix(memo, items, remembered, key, messages, reasoning, prefix)
             messages.known = (0, _final(new), new.encoded)
             shared = len(messages)
-    if request.instructions and messages.known is not None:
-        start, count, encoded = messages.known
-        known = (start + 1, count, encoded)
-        messages = ChatMessages([{"role": "system", "content": request.instructions}, *messages])
-        messages.known = known
-    elif request.instructions:
+    if request.instructions:
+        # In place: a copy would touch each of a deep chain's messages again.
         messages.insert(0, {"role": "system", "content": request.instructions})
+        if messages.known is not None:
+            start, count, encoded = messages.known
+            messages.known = (start + 1, count, encoded)
     return messages
 
 
@@ -327,7 +328,7 @@ def _remember_prefix(
     done = _final(replaced) if replaced is not None else 0
     parts = (replaced.encoded if replaced else b"", _inner(messages[done : len(messages) - 1]))
     encoded = b",".join(part for part in parts if part)
-    prefix = _Prefix(tuple(items[:end]), tuple(messages), tuple(reasoning), encoded)
+    prefix = _Prefix(items[:end], tuple(messages), tuple(reasoning), encoded)
     memo.remember(items[end - 1], key, prefix)
     if replaced is not None and replaced.items[-1] is not items[end - 1]:
         memo.forget(replaced.items[-1], key)
