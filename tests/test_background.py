@@ -257,12 +257,15 @@ def test_two_workers_share_retrieve_cancel_and_resume(upstream_server, upstream,
             proc.wait(30)
 
 
-def test_a_killed_worker_leaves_failed_not_in_progress(upstream_server, upstream, tmp_path):
+def test_a_killed_worker_leaves_failed_not_in_progress(
+    upstream_server, upstream, tmp_path, database_url
+):
     _, up = upstream_server
     env = {
         **os.environ,
         "RESPONSD_UPSTREAM_URL": f"{up.url}/v1",
         "RESPONSD_DATA_DIR": str(tmp_path),
+        "RESPONSD_DATABASE_URL": database_url,
         "RESPONSD_WORKER_STALE_AFTER": "3",
     }
     upstream.script(Reply(text="never", stall_after_first=30.0))
