@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from bench.fake_upstream import Call, Reply
+from responsd.engine.context import COMPACTION_PREFIX
 from tests.wire import stream_events
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
@@ -91,6 +92,32 @@ def test_store_false_continues_from_the_socket_alone(ws, client, upstream):
     for response_id in (first["id"], second["response"]["id"]):
         with pytest.raises(openai.NotFoundError):
             client.responses.retrieve(response_id)  # nothing was written
+
+
+def test_a_compacted_window_starts_a_socket_chain(ws, client, upstream):
+    # After /responses/compact the client starts a new chain with the compacted window as
+    # input; over a socket with store=false, its next turn continues from the socket's
+    # memory, the sealed summary opened again, the long history it replaced not sent.
+    upstream.script(Reply(text="Ada likes K5."), Reply(text="K5"), Reply(text="Yes"))
+    history = [
+        {"role": "user", "content": "I am Ada; my favourite graph is K5."},
+        {"role": "assistant", "content": "Nice to meet you, Ada. " * 40},
+    ]
+    compacted = client.responses.with_raw_response.compact(model="fake-model", input=history)
+    window = compacted.http_response.json()["output"]
+    question = {"role": "user", "content": "Which graph?"}
+    _send(ws, model="fake-model", input=[*window, question], store=False)
+    first = _turn(ws)[-1]
+    assert first["type"] == "response.completed"
+    again = {"model": "fake-model", "input": "Sure?", "store": False}
+    _send(ws, **again, previous_response_id=first["response"]["id"])
+    assert _turn(ws)[-1]["type"] == "response.completed"
+    summary = {"role": "system", "content": COMPACTION_PREFIX + "Ada likes K5."}
+    for sent in upstream.requests[1:]:
+        assert summary in sent["messages"]
+        assert all("Nice to meet you" not in str(m["content"]) for m in sent["messages"])
+    last = [m["content"] for m in upstream.requests[2]["messages"] if m["role"] != "system"]
+    assert last[-3:] == ["Which graph?", "K5", "Sure?"]
 
 
 def test_each_turn_of_a_socket_session_sends_exactly_its_own_history(ws, upstream):
