@@ -204,6 +204,16 @@ def test_deleting_a_response_cuts_the_chain_there(client, upstream):
         client.responses.create(model="fake-model", input="e", previous_response_id=second.id)
 
 
+def test_a_deleted_first_response_cannot_be_continued(client, upstream):
+    upstream.script(Reply(text="one"), Reply(text="two"))
+    first = client.responses.create(model="fake-model", input="a")
+    client.responses.create(model="fake-model", input="b", previous_response_id=first.id)
+    client.responses.delete(first.id)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="fake-model", input="c", previous_response_id=first.id)
+    assert info.value.param == "previous_response_id"
+
+
 def test_parsed_items_are_reused_and_bounded():
     from responsd.engine.context import ParsedItems
 
@@ -228,6 +238,15 @@ def test_chain_cache_entries_are_used_only_under_their_delete_count():
     assert chains.get("resp_a", 1) is None  # a response was deleted since: read it again
     chains.put("resp_b", History(items * 2, 0))  # over the bound: the oldest chain goes
     assert chains.get("resp_a", 0) is None and chains.get("resp_b", 0) is not None
+
+    # A chain of one response is kept apart, by count, under any delete count: the head read
+    # before `get` shows its one response exists, and the chain it gives carries that count.
+    chains = ChainCache(max_items=2, max_first=2)
+    chains.put_first("resp_1", items)
+    assert chains.get("resp_1", 7).items is items and chains.get("resp_1", 7).version == 7
+    chains.put_first("resp_2", items)
+    chains.put_first("resp_3", items)  # over the bound: the oldest goes
+    assert chains.get("resp_1", 7) is None and chains.get("resp_3", 0) is not None
 
     memos = ItemMemos(max_items=1)
     first, second = items[0], Message(role="user", content="yo")

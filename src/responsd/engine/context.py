@@ -180,16 +180,39 @@ class ChainCache:
     responses is deleted: an entry is used only while the database's count of response
     deletes is what it was when the entry was read (one small query instead of reading the
     whole chain; deletes by any worker are seen at once). A conversation's entry is versioned
-    by its head (`load_conversation`). Bounded by the items it holds."""
+    by its head (`load_conversation`). Bounded by the items it holds.
 
-    def __init__(self, max_items: int = 2_000_000):
+    Chains of one response (a response that continues nothing) are kept apart, the most
+    recent `max_first` of them: most are never continued, and their items are shared with
+    no other entry, so a bound by items would let them fill the memory the long chains'
+    shared items are counted against. The turn that continues one (an agent's second
+    turn) then reads nothing but the head."""
+
+    def __init__(self, max_items: int = 2_000_000, max_first: int = 1_000):
         self._chains: OrderedDict[str, tuple[Any, History]] = OrderedDict()
         self._items = 0
         self._max_items = max_items
+        self._first: OrderedDict[str, list[Item]] = OrderedDict()
+        self._max_first = max_first
 
     def get(self, response_id: str, version: int) -> "History | None":
         found = self.latest(response_id)
-        return found[1] if found is not None and found[0] == version else None
+        if found is not None and found[0] == version:
+            return found[1]
+        items = self._first.get(response_id)
+        if items is None:
+            return None
+        # Whole under any count of deletes: its one response exists (the head was read).
+        # Scanned here, not when kept: most first responses are never continued.
+        self._first.move_to_end(response_id)
+        return History(items, version, Facts().plus(items))
+
+    def put_first(self, response_id: str, items: list[Item]) -> None:
+        """Keep the items (input, then output) of a response that continues nothing: the
+        context it leaves to its next turn."""
+        self._first[response_id] = items
+        if len(self._first) > self._max_first:
+            self._first.popitem(last=False)
 
     def latest(self, key: str) -> "tuple[Any, History] | None":
         """(version, history) of `key` as last put, whatever its version."""

@@ -279,9 +279,13 @@ class Engine:
                 raise
             log.exception("could not store response %s", final.id)
             return
-        if p.chain_version is not None and p.facts is not None and final.conversation is None:
-            # The next turn most likely continues this one: its chain is known already.
+        if final.conversation is not None:
+            return
+        # The next turn most likely continues this one: its chain is known already.
+        if p.chain_version is not None and p.facts is not None:
             self.chains.put(final.id, p.continued(final.output))
+        elif p.request.previous_response_id is None and not p.history:
+            self.chains.put_first(final.id, [*p.input_items, *final.output])
 
 
 def _rows(*lists: list[Item]) -> list[list[tuple[str, str]]]:
