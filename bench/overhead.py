@@ -199,8 +199,18 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
             url = f"{upstream}/v1/chat/completions"
             (await client.post(url, content=deep_chat, headers=headers)).raise_for_status()
 
-        direct_fresh, fresh, direct_long, *deep = await _timed(
-            (direct, through, direct_deep, *turns), n // 4
+        second: list[float] = []
+
+        async def second_turn():  # an agent's second turn: continuing a new response once
+            url = f"{responsd}/v1/responses"
+            first = (await client.post(url, json=create)).json()["id"]
+            start = time.perf_counter()
+            body = {**create, "previous_response_id": first}
+            (await client.post(url, json=body)).raise_for_status()
+            second.append(time.perf_counter() - start)
+
+        direct_fresh, fresh, direct_long, _, *deep = await _timed(
+            (direct, through, direct_deep, second_turn, *turns), n // 4
         )
 
     print(f"requests per measurement: {n}; concurrency for throughput: {CONCURRENCY}")
@@ -222,6 +232,8 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
     )
     f50 = _pct(fresh, 0.5)
     print(f"{'fresh turn p50 (ms)':36}{'':10}{f50:10.2f}")
+    s50 = _pct(second, 0.5)
+    print(f"{'turn 2 of a new chain p50 (ms)':36}{'':10}{s50:10.2f}{s50 / f50:9.2f}x")
     for d, samples in zip(sorted(chains), deep, strict=True):
         c50 = _pct(samples, 0.5)
         label = f"turn {d + 1} of a chain p50 (ms)"
