@@ -1,6 +1,7 @@
 """The SQL store on a real SQLite file: atomic saves and one-query chains."""
 
 import asyncio
+import gc
 import sqlite3
 import subprocess
 import sys
@@ -147,3 +148,25 @@ async def test_saves_on_the_loop_keep_the_sqlite_wal_checkpointed(tmp_path, monk
         assert 0 < wal < 1_500_000, wal
     finally:
         await store.close()
+
+
+async def test_closing_waits_for_work_still_on_the_database_threads(database_url):
+    # At shutdown a poll's task is cancelled while its query still runs on a thread: closing
+    # lets that query end and then closes its connection too (a connection handed back to a
+    # pool already disposed would be dropped unclosed: a ResourceWarning, an error here).
+    store = await SQLStore.open(database_url)
+    sleep = "SELECT pg_sleep(0.3)" if store._engine.dialect.name == "postgresql" else None
+
+    def slow() -> None:
+        with store._engine.connect() as conn:
+            if sleep:
+                conn.execute(text(sleep))
+            else:
+                time.sleep(0.3)
+                conn.execute(text("SELECT 1"))
+
+    query = asyncio.ensure_future(store._run(slow))
+    await asyncio.sleep(0.1)  # running on its thread
+    query.cancel()
+    await store.close()
+    gc.collect()

@@ -166,8 +166,14 @@ class SQLStore:
             self._inline.close()
         if self._checkpoint is not None:
             await self._checkpoint
-        await self._run(self._engine.dispose)
+        await asyncio.to_thread(self._close_pool)
+
+    def _close_pool(self) -> None:
+        # Work still on the store's threads (a poll whose task was cancelled at shutdown)
+        # holds its connection until it ends: a connection handed back after the pool was
+        # disposed would be dropped unclosed. So the threads finish first.
         self._threads.shutdown(wait=True)
+        self._engine.dispose()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
