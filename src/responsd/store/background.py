@@ -127,9 +127,10 @@ class BackgroundStore:
     async def finish_stale(
         self, response_id: str, before: float, body: str, failed_event: Callable[[int], str]
     ) -> bool:
-        """End a response whose worker stopped beating as `failed` (`body`), its log ending
-        with `failed_event(next sequence number)`, in one transaction: a stream that sees the
-        status finds the event."""
+        """End a claimed response nobody runs any more (its worker stopped beating before
+        `before`, or its stored request could not be prepared again) as `failed` (`body`),
+        its log ending with `failed_event(next sequence number)`, in one transaction: a
+        stream that sees the status finds the event."""
 
         def end() -> bool:
             with self._engine.begin() as conn:
