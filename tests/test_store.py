@@ -153,8 +153,11 @@ async def test_saves_on_the_loop_keep_the_sqlite_wal_checkpointed(tmp_path, monk
 async def test_closing_waits_for_work_still_on_the_database_threads(database_url):
     # At shutdown a poll's task is cancelled while its query still runs on a thread: closing
     # lets that query end and then closes its connection too (a connection handed back to a
-    # pool already disposed would be dropped unclosed: a ResourceWarning, an error here).
+    # pool already disposed is dropped unclosed: on PostgreSQL a ResourceWarning).
     store = await SQLStore.open(database_url)
+    used, closed = [], []
+    event.listen(store._engine, "checkout", lambda conn, *_: used.append(conn))
+    event.listen(store._engine, "close", lambda conn, _: closed.append(conn))
     sleep = "SELECT pg_sleep(0.3)" if store._engine.dialect.name == "postgresql" else None
 
     def slow() -> None:
@@ -170,3 +173,4 @@ async def test_closing_waits_for_work_still_on_the_database_threads(database_url
     query.cancel()
     await store.close()
     gc.collect()
+    assert used and all(any(c is u for c in closed) for u in used)  # the query's too
