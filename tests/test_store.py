@@ -125,11 +125,17 @@ async def test_a_locked_sqlite_database_is_waited_for_on_a_thread_not_on_the_loo
             await asyncio.sleep(0.02)  # the loop keeps running meanwhile
         assert time.perf_counter() - start < 1.0 and not save.done()
         assert await store.chain_head("resp_a") == ("completed", 0)  # reads go on
+        # Storing at once on the loop declines while locked, and stores nothing.
+        assert not store.save_now("resp_c", "resp_a", 3, "{}", [("k", '"k"')], [])
         blocker.execute("ROLLBACK")
         blocker.close()
         await save
         chain = await store.load_context("resp_b")
         assert chain is not None and chain.bodies == ['"i"', '"j"']
+        assert await store.load_context("resp_c") is None
+        assert store.save_now("resp_c", "resp_b", 3, "{}", [("k", '"k"')], [])
+        chain = await store.load_context("resp_c")
+        assert chain is not None and chain.bodies == ['"i"', '"j"', '"k"']
     finally:
         await store.close()
 

@@ -195,14 +195,9 @@ class SQLStore:
     ) -> None:
         """Store a finished response with its (item id, JSON) input and output, atomically,
         appending both to its conversation, if any, in the same transaction."""
-        row = {
-            "id": response_id,
-            "previous_response_id": previous_response_id,
-            "created_at": created_at,
-            "body": body,
-            "conversation_id": conversation_id,
-            "status": status,
-        }
+        row = _response_row(
+            response_id, previous_response_id, created_at, body, conversation_id, status
+        )
 
         def save() -> None:
             # Rows are built here, on the store's thread: a long history would hold the loop.
@@ -229,18 +224,39 @@ class SQLStore:
             # commit: with nothing written meanwhile it copies the whole WAL, which then
             # starts over (one that saves kept appending to grew without end, measured).
             await asyncio.shield(self._checkpoint)
-        if self._inline is not None and not background and not conversation_id:
-            try:
-                if self._save_inline(row, input_items, output_items):
-                    return
-            except Busy:
-                pass  # locked: the thread path waits for the lock
+        if not (background or conversation_id) and self.save_now(
+            response_id, previous_response_id, created_at, body, input_items, output_items, status
+        ):
+            return
         try:
             await self._run(save)
         except ConversationGone as exc:
             raise StoreError(
                 f"Conversation '{exc}' was deleted while this response ran; nothing was stored."
             ) from None
+
+    def save_now(
+        self,
+        response_id: str,
+        previous_response_id: str | None,
+        created_at: int,
+        body: str,
+        input_items: list[tuple[str, str]],
+        output_items: list[tuple[str, str]],
+        status: str = "completed",
+    ) -> bool:
+        """`save_response` of a response in no conversation and not in the background, done
+        at once on the event loop's own SQLite connection. False when that cannot be done
+        without waiting (not SQLite, too big, a checkpoint in flight, the database locked
+        by another writer): then `save_response` stores it. Most saves end here, without
+        the task and the loop turns of an awaited, shielded save."""
+        if self._inline is None or (self._checkpoint is not None and not self._checkpoint.done()):
+            return False
+        row = _response_row(response_id, previous_response_id, created_at, body, None, status)
+        try:
+            return self._save_inline(row, input_items, output_items)
+        except Busy:
+            return False  # locked: the thread path waits for the lock
 
     def _save_inline(
         self,
@@ -448,3 +464,21 @@ def _revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _response_row(
+    response_id: str,
+    previous_response_id: str | None,
+    created_at: int,
+    body: str,
+    conversation_id: str | None,
+    status: str,
+) -> dict[str, Any]:
+    return {
+        "id": response_id,
+        "previous_response_id": previous_response_id,
+        "created_at": created_at,
+        "body": body,
+        "conversation_id": conversation_id,
+        "status": status,
+    }
