@@ -55,6 +55,53 @@ def test_function_call_item_and_output_round_trip(client, upstream):
     ]
 
 
+CALL = {"type": "function_call", "call_id": "call_in", "name": "get_time", "arguments": "{}"}
+
+
+def _output(call_id: str) -> dict:
+    return {"type": "function_call_output", "call_id": call_id, "output": "x"}
+
+
+@pytest.mark.parametrize(
+    ("input_items", "param", "message"),
+    [
+        (
+            [_output("call_nope")],
+            "input[0].call_id",
+            "No tool call found for function call output with call_id call_nope",
+        ),
+        # A call made later in the input answers nothing before it.
+        ([_output("call_in"), CALL], "input[0].call_id", "call_id call_in"),
+        ([_output("call_old"), _output("call_nope")], "input[1].call_id", "call_id call_nope"),
+        (
+            [{"type": "mcp_approval_response", "approval_request_id": "mcpr_x", "approve": True}],
+            "input[0].approval_request_id",
+            "No MCP approval request found with id 'mcpr_x'",
+        ),
+    ],
+)
+def test_tool_outputs_must_answer_calls_made_before_them(
+    client, upstream, input_items, param, message
+):
+    """In the history (here three turns back), or earlier in the same input."""
+    upstream.script(Reply(tool_calls=[Call("get_time", id="call_old")]))
+    head = client.responses.create(model="fake-model", input="x", tools=[TIME]).id
+    for _ in range(2):
+        head = client.responses.create(model="fake-model", previous_response_id=head, input="y").id
+    with pytest.raises(openai.BadRequestError) as error:
+        client.responses.create(model="fake-model", previous_response_id=head, input=input_items)
+    assert error.value.body["param"] == param
+    assert message in error.value.body["message"]
+    answered = client.responses.create(
+        model="fake-model",
+        previous_response_id=head,
+        input=[_output("call_old"), CALL, _output("call_in")],
+    )
+    assert answered.status == "completed"
+    messages = upstream.requests[-1]["messages"]
+    assert [m["tool_call_id"] for m in messages if m["role"] == "tool"] == ["call_old", "call_in"]
+
+
 def test_stateless_history_with_calls_and_outputs(client, upstream):
     upstream.script(Reply(text="done"))
     client.responses.create(

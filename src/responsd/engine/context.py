@@ -8,7 +8,6 @@ from typing import Any, NamedTuple, Protocol, cast
 from pydantic import TypeAdapter
 
 from responsd.engine.input_files import has_files
-from responsd.engine.requests import answerable
 from responsd.errors import InvalidRequestError, NotFoundError, PreviousResponseNotFound
 from responsd.ids import new_item_id
 from responsd.sealing import KeyRing
@@ -151,18 +150,12 @@ class Facts:
     """Some item is a built-in tool's (model_items rewrites those)."""
     sealed: bool = False
     """Some item is sealed reasoning or a compaction (model_view opens those)."""
-    calls: frozenset = frozenset()
-    approvals: frozenset = frozenset()
-    """What `answerable` finds: the calls and approval requests outputs may answer."""
 
     def plus(self, items: list[Item]) -> "Facts":
-        calls, approvals = answerable(items)
         return Facts(
             self.files or any(map(has_files, items)),
             self.tool_items or any(isinstance(item, TOOL_ITEMS) for item in items),
             self.sealed or any(map(_sealed, items)),
-            self.calls | calls,
-            self.approvals | approvals,
         )
 
 

@@ -157,7 +157,7 @@ class Engine:
         input_view = await self.files.readable(items, "input")
 
         def build() -> ModelRequest:
-            check_answers(history, items, (facts.calls, facts.approvals) if facts else None)
+            check_answers(history, items)
             view = context_view(history_view, input_view, self.keys, where, citations, facts)
             model_request = _model_request(request, view, plan)
             if (
@@ -260,20 +260,22 @@ class Engine:
         if not p.request.store:
             return
         input_rows, output_rows = await offload(size, _rows, p.input_items, final.output)
-        save = self.store.save_response(
-            final.id,
-            final.previous_response_id,
-            final.created_at,
-            run.final_json,
-            input_rows,
-            output_rows,
-            final.conversation.id if final.conversation and converse else None,
-            status=final.status.value,
-            background=p.request.background,
-        )
+        conversation = final.conversation.id if final.conversation and converse else None
+        row = (final.id, final.previous_response_id, final.created_at, run.final_json)
         try:
-            # A client hanging up mid-save must not leave half a response behind.
-            await asyncio.shield(save)
+            if p.request.background or conversation or not self.store.save_now(
+                *row, input_rows, output_rows, final.status.value
+            ):
+                # A client hanging up mid-save must not leave half a response behind.
+                save = self.store.save_response(
+                    *row,
+                    input_rows,
+                    output_rows,
+                    conversation,
+                    status=final.status.value,
+                    background=p.request.background,
+                )
+                await asyncio.shield(save)
         except ResponsdError:
             if not quiet:
                 raise

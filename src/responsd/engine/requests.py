@@ -268,40 +268,47 @@ _ANSWERS = {
 CALL_TYPES = frozenset(_ANSWERS.values())
 
 
-def answerable(items: list[Item]) -> tuple[set[tuple[str, Any]], set[str | None]]:
-    """The (type, call_id) of each call in `items`, and the ids of approval requests."""
-    # Only call items can be answered: skip the rest before reading `call_id` (an attribute
-    # lookup that fails on a message costs a pydantic __getattr__ per history item).
-    calls = {
-        (item.type, getattr(item, "call_id", None)) for item in items if item.type in CALL_TYPES
-    }
-    return calls, {item.id for item in items if isinstance(item, McpApprovalRequest)}
-
-
-def check_answers(
-    history: list[Item],
-    input_items: list[Item],
-    known: tuple[frozenset, frozenset] | None = None,
-) -> None:
-    """Every tool output answers a call, and every approval answers a request, in context.
-    `known`: what `answerable(history)` gives, when it is known already."""
-    calls, requests = (set(known[0]), set(known[1])) if known else answerable(history)
+def check_answers(history: list[Item], input_items: list[Item]) -> None:
+    """Every tool output answers a call, and every approval answers a request, made before
+    it: in the history or earlier in the input. The history is searched from its end, and
+    only as far as the oldest call still unanswered: outputs answer the turn just before
+    them, so a deep history costs what its last turn costs."""
+    calls: set[tuple[str, Any]] = set()  # made earlier in the input
+    requests: set[str | None] = set()
+    wanted: dict[tuple[str, Any] | str | None, int] = {}  # not made earlier: index in input
     for i, item in enumerate(input_items):
-        call_id = getattr(item, "call_id", None)
-        wanted = _ANSWERS.get(item.type)
-        if wanted is not None and (wanted, call_id) not in calls:
-            raise InvalidRequestError(
-                f"No tool call found for {item.type.replace('_', ' ')} with call_id {call_id}.",
-                param=f"input[{i}].call_id",
-            )
-        if isinstance(item, McpApprovalResponse) and item.approval_request_id not in requests:
+        kind = item.type
+        if kind in _ANSWERS:
+            call = (_ANSWERS[kind], getattr(item, "call_id", None))
+            if call not in calls:
+                wanted.setdefault(call, i)
+        elif kind in CALL_TYPES:
+            calls.add((kind, getattr(item, "call_id", None)))
+        elif isinstance(item, McpApprovalResponse):
+            if item.approval_request_id not in requests:
+                wanted.setdefault(item.approval_request_id, i)
+        elif isinstance(item, McpApprovalRequest):
+            requests.add(item.id)
+    for item in reversed(history):
+        if not wanted:
+            return
+        if item.type in CALL_TYPES:
+            wanted.pop((item.type, getattr(item, "call_id", None)), None)
+        elif isinstance(item, McpApprovalRequest):
+            wanted.pop(item.id, None)
+    if wanted:
+        i = min(wanted.values())
+        item = input_items[i]
+        if isinstance(item, McpApprovalResponse):
             raise InvalidRequestError(
                 f"No MCP approval request found with id '{item.approval_request_id}'.",
                 param=f"input[{i}].approval_request_id",
             )
-        calls.add((item.type, call_id))
-        if isinstance(item, McpApprovalRequest):
-            requests.add(item.id)
+        call_id = getattr(item, "call_id", None)
+        raise InvalidRequestError(
+            f"No tool call found for {item.type.replace('_', ' ')} with call_id {call_id}.",
+            param=f"input[{i}].call_id",
+        )
 
 
 def _spec(tool: FunctionTool | CustomTool, namespace: str | None, param: str) -> ToolSpec:
