@@ -255,3 +255,41 @@ def test_chain_cache_entries_are_used_only_under_their_delete_count():
     assert memos.recall(second, "chat") is None
     memos.remember(second, "chat", "other")
     assert memos.recall(first, "chat") is None  # bounded: the oldest went
+
+
+def test_remembered_messages_serve_only_the_history_they_were_made_for():
+    """A history's converted messages are kept on its last item. Another history ending with
+    the same item object (items are shared between chains by their stored JSON) must not
+    get them; the same list, or a list made from it, gets them without a comparison."""
+    import orjson
+
+    from responsd.engine.context import ItemMemos
+    from responsd.providers.base import ModelRequest
+    from responsd.providers.chat_messages import body_json, chat_messages
+    from responsd.types.items import Message
+
+    def said(role: str, text: str) -> Message:
+        return Message(role=role, content=text)
+
+    shared_last = said("assistant", "same last item")
+    memos = ItemMemos()
+
+    def messages(history: list, extends: list | None = None) -> list:
+        runs = (history,) if extends is None else (history, extends)
+        request = ModelRequest(
+            model="m", items=[*history, said("user", "now")], memo=memos, memo_runs=runs
+        )
+        sent = orjson.loads(b"".join(body_json({"messages": chat_messages(request)})))
+        plain = ModelRequest(model="m", items=request.items)  # converted from scratch
+        assert sent == orjson.loads(b"".join(body_json({"messages": chat_messages(plain)})))
+        return [m["content"] for m in sent["messages"]]
+
+    one = [said("user", "first"), shared_last]
+    assert messages(one) == ["first", "same last item", "now"]
+    assert messages(one) == ["first", "same last item", "now"]  # remembered, same list
+    other = [said("user", "another first"), shared_last]
+    assert messages(other) == ["another first", "same last item", "now"]
+    longer = [*other, said("user", "b"), said("assistant", "c")]
+    assert messages(longer, extends=other) == ["another first", "same last item", "b", "c", "now"]
+    # Equal items in a new list (a chain read again): compared, and served.
+    assert messages([*one]) == ["first", "same last item", "now"]

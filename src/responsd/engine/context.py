@@ -235,6 +235,9 @@ class History(NamedTuple):
     """The response-delete count it was read under (None: not from a stored chain)."""
     facts: Facts | None = None
     """What scans of `items` find, when known (None: scan them)."""
+    extends: list[Item] | None = None
+    """The list `items` was made from by adding at its end (the previous turn's history),
+    when known: conversions remembered for it hold for the start of `items`."""
 
 
 async def load_history(
@@ -299,7 +302,7 @@ async def load_conversation(
         raise conversation_not_found(conversation_id)
     new = parsed.parse(bodies)
     assert base.facts is not None  # every conversation entry is put with its facts
-    history = History([*base.items, *new], None, base.facts.plus(new))
+    history = History([*base.items, *new], None, base.facts.plus(new), base.items)
     cache.put(conversation_id, history, version=head)
     return history
 

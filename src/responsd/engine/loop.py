@@ -83,7 +83,10 @@ class PreparedResponse:
         new = [*self.input_items, *output]
         facts = self.facts if self.facts is not None or self.history else Facts()
         return History(
-            [*self.history, *new], self.chain_version, None if facts is None else facts.plus(new)
+            [*self.history, *new],
+            self.chain_version,
+            None if facts is None else facts.plus(new),
+            self.history,
         )
 
 
@@ -167,7 +170,9 @@ class Engine:
             ):
                 # The view begins with the history items themselves: worth remembering.
                 model_request.memo = self.memos
-                model_request.memo_items = len(history)
+                model_request.memo_runs = (history,) + (
+                    (loaded.extends,) if loaded.extends is not None else ()
+                )
             for name, value in (overrides or {}).items():
                 setattr(model_request, name, value)
             self.provider.validate(model_request)
@@ -263,8 +268,10 @@ class Engine:
         conversation = final.conversation.id if final.conversation and converse else None
         row = (final.id, final.previous_response_id, final.created_at, run.final_json)
         try:
-            if p.request.background or conversation or not self.store.save_now(
-                *row, input_rows, output_rows, final.status.value
+            if (
+                p.request.background
+                or conversation
+                or not self.store.save_now(*row, input_rows, output_rows, final.status.value)
             ):
                 # A client hanging up mid-save must not leave half a response behind.
                 save = self.store.save_response(

@@ -82,9 +82,11 @@ class ModelRequest:
     """Sampling seed for this request (Chat Completions); None: the backend's own."""
     memo: ItemMemo | None = None
     """Where conversions of `items` may be kept; the values must be treated as read-only."""
-    memo_items: int = 0
-    """How many leading `items` are history worth remembering (they come back every turn;
-    this turn's input is remembered once it is history too)."""
+    memo_runs: tuple[list[Item], ...] = ()
+    """The history lists `items` begins with, worth remembering conversions for (they come
+    back every turn; this turn's input is remembered once it is history too): the whole
+    history, then the list it was made from, if known. What was remembered for one of
+    these very lists holds without comparing item by item."""
 
 
 @dataclass(frozen=True, slots=True)

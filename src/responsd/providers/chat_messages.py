@@ -157,31 +157,31 @@ turn adds (its input and output) are usually far fewer."""
 
 @dataclass(frozen=True, slots=True)
 class _Prefix:
-    """The messages a run of history items converts to, kept on its last item so the next
-    turn of the chain converts only what it adds. Read-only: shared by every turn using it."""
+    """The messages a history converts to, kept on its last item so the next turn of the
+    chain converts only what it adds. Read-only: shared by every turn using it."""
 
     items: list[Any]
-    """The run of items (a list, never changed once kept: compared with the request's as a
-    list, so one copy of the request's run is made per turn, not two)."""
-    messages: tuple[dict[str, Any], ...]
+    """The history list itself (never changed once made): a request beginning with the
+    same list, or with a list made from it, matches without comparing item by item."""
+    encoded: bytes
+    """The JSON of every message but the last, comma-separated without brackets: the
+    upstream request of a deep chain is then encoded from what its turn adds (~0.3 ms
+    for 2,000 messages)."""
+    last: dict[str, Any] | None
+    """The last message (a later turn may still add tool calls or reasoning to it)."""
     reasoning: tuple[str, ...]
     """Reasoning still waiting for the assistant message it goes with."""
-    encoded: bytes
-    """The JSON of every message but the last (a later turn may still add tool calls or
-    reasoning to that one), comma-separated without brackets: the upstream request of a
-    deep chain is then encoded from what its turn adds (~0.3 ms for 2,000 messages)."""
 
 
-def _final(prefix: _Prefix) -> int:
-    """How many of the prefix's messages its `encoded` holds."""
-    return max(len(prefix.messages) - 1, 0)
+@dataclass(slots=True)
+class ChatMessages:
+    """A request's messages: `head` (the instructions), then the remembered messages of its
+    history as their JSON (`known`: sent as it is, never copied, and never turned back into
+    a list: a deep chain's ~2,000 messages would be touched again every turn), then `tail`."""
 
-
-class ChatMessages(list):
-    """Messages, with `known` = (start, count, JSON) when messages[start:start + count]
-    are already encoded (a remembered prefix): `body_json` then sends that JSON as it is."""
-
-    known: tuple[int, int, bytes] | None = None
+    head: list[dict[str, Any]]
+    known: bytes
+    tail: list[dict[str, Any]]
 
 
 _NO_MESSAGES = b'{"messages":null'
@@ -192,26 +192,16 @@ def body_json(body: dict[str, Any]) -> list[bytes]:
     the known JSON of its messages is one of them, never copied (a 2,000-message history is
     ~100 KB that every turn of a deep chain would otherwise join and copy three times)."""
     rest = orjson.dumps({"messages": None, **{k: v for k, v in body.items() if k != "messages"}})
-    return [b'{"messages":', *_array(body["messages"]), rest[len(_NO_MESSAGES) :]]
-
-
-def _array(messages: list[dict[str, Any]]) -> list[bytes]:
-    known = getattr(messages, "known", None)
-    if known is None:
-        return [orjson.dumps(messages)]
-    start, count, encoded = known
+    messages: ChatMessages = body["messages"]
     parts = [
-        part
-        for part in (_inner(messages[:start]), encoded, _inner(messages[start + count :]))
-        if part
+        part for part in (_inner(messages.head), messages.known, _inner(messages.tail)) if part
     ]
-    if not parts:
-        return [b"[]"]
-    pieces = [b"["]
+    pieces = [b'{"messages":[']
     for part in parts:
         pieces += (part, b",")
-    pieces[-1] = b"]"
-    return pieces
+    if parts:
+        pieces.pop()
+    return [*pieces, b"]", rest[len(_NO_MESSAGES) :]]
 
 
 def _inner(messages: list[dict[str, Any]]) -> bytes:
@@ -221,18 +211,19 @@ def _inner(messages: list[dict[str, Any]]) -> bytes:
 
 def _recall_prefix(request: ModelRequest, key: str, exact: bool = True) -> _Prefix | None:
     """The remembered conversion of the longest run of the request's history that has one.
-    `exact=False` skips comparing the run item by item (an estimate's shortcut)."""
-    memo, items, upto = request.memo, request.items, request.memo_items
-    if memo is None:
+    `exact=False` skips comparing a run that is not one of `memo_runs` item by item (an
+    estimate's shortcut)."""
+    memo, items, runs = request.memo, request.items, request.memo_runs
+    if memo is None or not runs:
         return None
+    upto = len(runs[0])
     for end in range(upto, max(0, upto - PREFIX_SEARCH), -1):
         prefix = memo.recall(items[end - 1], key)
-        # Equal items convert alike, so an equal run (identity is checked first) is enough.
-        if (
-            prefix is not None
-            and len(prefix.items) == end
-            and (not exact or prefix.items == items[:end])
-        ):
+        if prefix is None or len(prefix.items) != end:
+            continue
+        # The same list is the same run. Another one (a chain read again from the database)
+        # is compared: equal items convert alike (identity is checked first).
+        if any(prefix.items is run for run in runs) or not exact or prefix.items == items[:end]:
             return prefix
     return None
 
@@ -251,27 +242,29 @@ def unconverted(request: ModelRequest, reasoning_history: str = "drop") -> int:
 
 
 def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> ChatMessages:
-    messages = ChatMessages()
-    memo, remembered, items = request.memo, request.memo_items, request.items
+    memo, items = request.memo, request.items
+    remembered = len(request.memo_runs[0]) if request.memo_runs else 0
+    known, tail = b"", []
     reasoning: list[str] = []  # reasoning waiting for the assistant turn it belongs to
     start = 0
     key = _prefix_key(reasoning_history)
     prefix = _recall_prefix(request, key)
     if prefix is not None:
         start = len(prefix.items)
-        messages += prefix.messages
+        known = prefix.encoded
+        if prefix.last is not None:
+            tail.append(prefix.last)
         reasoning += prefix.reasoning
-        messages.known = (0, _final(prefix), prefix.encoded)
-    shared = len(messages)  # messages[:shared] are remembered: copied before a change
+    shared = len(tail)  # tail[:shared] is remembered: copied before a change
 
     def own_last() -> dict[str, Any]:
         nonlocal shared
-        if len(messages) == shared:
-            last = messages[-1] = dict(messages[-1])
+        if len(tail) == shared:
+            last = tail[-1] = dict(tail[-1])
             if "tool_calls" in last:
                 last["tool_calls"] = list(last["tool_calls"])
             shared -= 1
-        return messages[-1]
+        return tail[-1]
 
     for i in range(start, len(items)):
         item = items[i]
@@ -287,49 +280,45 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> Cha
             if reasoning_history == "reasoning_content":
                 reasoning.extend(value)
         elif kind == "message":
-            messages.append(dict(value))  # a copy: the turn may still gain fields below
+            tail.append(dict(value))  # a copy: the turn may still gain fields below
             if value["role"] == "assistant" and reasoning:
-                messages[-1]["reasoning_content"] = "\n".join(reasoning)
+                tail[-1]["reasoning_content"] = "\n".join(reasoning)
                 reasoning = []
         elif kind == "call":
             # Consecutive calls (and the text just before them) form one assistant turn.
-            if not messages or messages[-1]["role"] != "assistant":
-                messages.append({"role": "assistant", "content": None})
+            # (No tail means no messages at all: the known ones end with the tail's first.)
+            if not tail or tail[-1]["role"] != "assistant":
+                tail.append({"role": "assistant", "content": None})
             last = own_last()
             if reasoning:
                 last["reasoning_content"] = "\n".join(reasoning)
                 reasoning = []
             last.setdefault("tool_calls", []).append(value)
         if memo is not None and i + 1 == remembered:
-            new = _remember_prefix(memo, items, remembered, key, messages, reasoning, prefix)
-            messages.known = (0, _final(new), new.encoded)
-            shared = len(messages)
-    if request.instructions:
-        # In place: a copy would touch each of a deep chain's messages again.
-        messages.insert(0, {"role": "system", "content": request.instructions})
-        if messages.known is not None:
-            start, count, encoded = messages.known
-            messages.known = (start + 1, count, encoded)
-    return messages
+            prefix = _remember_prefix(
+                memo, request.memo_runs[0], key, known, tail, reasoning, prefix
+            )
+            known, tail = prefix.encoded, tail[-1:]
+            shared = len(tail)
+    head = [{"role": "system", "content": request.instructions}] if request.instructions else []
+    return ChatMessages(head, known, tail)
 
 
 def _remember_prefix(
     memo: ItemMemo,
-    items: list[Any],
-    end: int,
+    run: list[Any],
     key: str,
-    messages: list[dict[str, Any]],
+    known: bytes,
+    tail: list[dict[str, Any]],
     reasoning: list[str],
     replaced: _Prefix | None,
 ) -> _Prefix:
-    """Keep the history's messages for the next turn; the prefix it extended is let go (one
-    per chain is enough: a fork converts its history once, then has its own)."""
-    # Only the last message of the prefix replaced may have changed since (own_last).
-    done = _final(replaced) if replaced is not None else 0
-    parts = (replaced.encoded if replaced else b"", _inner(messages[done : len(messages) - 1]))
-    encoded = b",".join(part for part in parts if part)
-    prefix = _Prefix(items[:end], tuple(messages), tuple(reasoning), encoded)
-    memo.remember(items[end - 1], key, prefix)
-    if replaced is not None and replaced.items[-1] is not items[end - 1]:
+    """Keep the history's messages for the next turn: `known`, then `tail` (the last of
+    them left unencoded); the prefix it extended is let go (one per chain is enough: a fork
+    converts its history once, then has its own)."""
+    encoded = b",".join(part for part in (known, _inner(tail[:-1])) if part)
+    prefix = _Prefix(run, encoded, tail[-1] if tail else None, tuple(reasoning))
+    memo.remember(run[-1], key, prefix)
+    if replaced is not None and replaced.items[-1] is not run[-1]:
         memo.forget(replaced.items[-1], key)
     return prefix
