@@ -68,3 +68,24 @@ def test_a_last_item_that_alone_does_not_fit_is_a_400(make_client, upstream):
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="fake-model", input="z" * 5000, truncation="auto")
     assert info.value.code == "context_length_exceeded"
+
+
+def test_a_truncated_turn_leaves_its_chain_whole_for_the_next(make_client, upstream):
+    """Truncating one turn's context must not change what the chain it continues is: the
+    next turn from the same response sends the whole history again."""
+    client = make_client(upstream_context_window=WINDOW)
+    head = None
+    for n in range(3):
+        upstream.script(Reply(text=f"answer {n}"))
+        question = {"role": "user", "content": f"question {n} " + "x" * 80}
+        head = client.responses.create(
+            model="fake-model", input=[question], previous_response_id=head
+        ).id
+    whole = upstream.requests[-1]["messages"] + [{"role": "assistant", "content": "answer 2"}]
+    upstream.script(Reply(text="short"), Reply(text="again"))
+    client.responses.create(
+        model="fake-model", input="y" * 600, previous_response_id=head, truncation="auto"
+    )
+    assert "question 0 " not in str(upstream.requests[-1]["messages"])  # it was truncated
+    client.responses.create(model="fake-model", input="small", previous_response_id=head)
+    assert upstream.requests[-1]["messages"] == [*whole, {"role": "user", "content": "small"}]

@@ -62,7 +62,8 @@ def fit_context(provider: Provider, request: ModelRequest, truncation: str | Non
 
     def keeping(first: int) -> ModelRequest:
         items = [i for i, g in zip(request.items, groups, strict=True) if g == PINNED or g >= first]
-        return replace(request, items=items)
+        # The items no longer begin with the history: nothing is remembered for it from them.
+        return replace(request, items=items, memo_runs=())
 
     # Dropping more never adds tokens, so the fewest groups to drop is a binary search.
     low, high = 1, last
