@@ -10,7 +10,7 @@ import time
 from sqlalchemy import create_engine, event, text
 
 from responsd.store import sql
-from responsd.store.sql import SQLStore
+from responsd.store.sql import ResponseRow, SQLStore
 
 
 async def test_a_chain_of_any_depth_loads_in_one_statement(database_url):
@@ -20,7 +20,9 @@ async def test_a_chain_of_any_depth_loads_in_one_statement(database_url):
         for n in range(60):
             rid = f"resp_{n}"
             await store.save_response(
-                rid, previous, n, "{}", [(f"in{n}", f'"in{n}"')], [(f"out{n}", f'"out{n}"')]
+                ResponseRow(rid, previous, n, "{}"),
+                [(f"in{n}", f'"in{n}"')],
+                [(f"out{n}", f'"out{n}"')],
             )
             previous = rid
         statements = []
@@ -36,7 +38,7 @@ async def test_a_missing_chain_is_none_and_delete_removes_items(database_url):
     store = await SQLStore.open(database_url)
     try:
         assert await store.load_context("resp_missing") is None
-        await store.save_response("resp_a", None, 1, "{}", [("i", '"i"')], [])
+        await store.save_response(ResponseRow("resp_a", None, 1, "{}"), [("i", '"i"')], [])
         assert await store.delete_response("resp_a") is True
         assert await store.load_context("resp_a") is None
         assert await store.find_items(["i"]) == {}
@@ -48,9 +50,11 @@ async def test_a_missing_chain_is_none_and_delete_removes_items(database_url):
 async def test_a_duplicate_response_id_rolls_back_whole(database_url):
     store = await SQLStore.open(database_url)
     try:
-        await store.save_response("resp_a", None, 1, '{"v": 1}', [("i", '"i"')], [])
+        await store.save_response(ResponseRow("resp_a", None, 1, '{"v": 1}'), [("i", '"i"')], [])
         try:
-            await store.save_response("resp_a", None, 2, '{"v": 2}', [("j", '"j"')], [])
+            await store.save_response(
+                ResponseRow("resp_a", None, 2, '{"v": 2}'), [("j", '"j"')], []
+            )
         except Exception as exc:
             assert type(exc).__name__ == "StoreError"
         else:
@@ -63,7 +67,7 @@ async def test_a_duplicate_response_id_rolls_back_whole(database_url):
 
 _OPEN_AND_REPORT = """
 import asyncio, sys
-from responsd.store.sql import SQLStore
+from responsd.store.sql import ResponseRow, SQLStore
 
 async def main(url):
     store = await SQLStore.open(url)
@@ -114,11 +118,11 @@ async def test_a_locked_sqlite_database_is_waited_for_on_a_thread_not_on_the_loo
     path = tmp_path / "responsd.db"
     store = await SQLStore.open(f"sqlite:///{path}", tmp_path)
     try:
-        await store.save_response("resp_a", None, 1, "{}", [("i", '"i"')], [])
+        await store.save_response(ResponseRow("resp_a", None, 1, "{}"), [("i", '"i"')], [])
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
         save = asyncio.create_task(
-            store.save_response("resp_b", "resp_a", 2, "{}", [("j", '"j"')], [])
+            store.save_response(ResponseRow("resp_b", "resp_a", 2, "{}"), [("j", '"j"')], [])
         )
         start = time.perf_counter()
         for _ in range(10):
@@ -126,14 +130,14 @@ async def test_a_locked_sqlite_database_is_waited_for_on_a_thread_not_on_the_loo
         assert time.perf_counter() - start < 1.0 and not save.done()
         assert await store.chain_head("resp_a") == ("completed", 0)  # reads go on
         # Storing at once on the loop declines while locked, and stores nothing.
-        assert not store.save_now("resp_c", "resp_a", 3, "{}", [("k", '"k"')], [])
+        assert not store.save_now(ResponseRow("resp_c", "resp_a", 3, "{}"), [("k", '"k"')], [])
         blocker.execute("ROLLBACK")
         blocker.close()
         await save
         chain = await store.load_context("resp_b")
         assert chain is not None and chain.bodies == ['"i"', '"j"']
         assert await store.load_context("resp_c") is None
-        assert store.save_now("resp_c", "resp_b", 3, "{}", [("k", '"k"')], [])
+        assert store.save_now(ResponseRow("resp_c", "resp_b", 3, "{}"), [("k", '"k"')], [])
         chain = await store.load_context("resp_c")
         assert chain is not None and chain.bodies == ['"i"', '"j"', '"k"']
     finally:
@@ -147,7 +151,9 @@ async def test_saves_on_the_loop_keep_the_sqlite_wal_checkpointed(tmp_path, monk
     body = '"' + "x" * 4000 + '"'
     try:
         for n in range(400):
-            await store.save_response(f"resp_{n}", None, n, body, [(f"i{n}", body)], [])
+            await store.save_response(
+                ResponseRow(f"resp_{n}", None, n, body), [(f"i{n}", body)], []
+            )
             await asyncio.sleep(0)  # let a checkpoint's thread report back
         # 400 saves of ~8 KB wrote over 3 MB to the WAL; checkpoints let SQLite reuse it.
         wal = (tmp_path / "responsd.db-wal").stat().st_size

@@ -44,7 +44,7 @@ from responsd.ids import new_id
 from responsd.providers import sampling
 from responsd.providers.base import ModelRequest, Provider
 from responsd.sealing import KeyRing
-from responsd.store.sql import SQLStore
+from responsd.store.sql import ResponseRow, SQLStore
 from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.tools.registry import ToolContext, ToolOptions, builtin_tool
@@ -265,23 +265,19 @@ class Engine:
         if not p.request.store:
             return
         input_rows, output_rows = await offload(size, _rows, p.input_items, final.output)
-        conversation = final.conversation.id if final.conversation and converse else None
-        row = (final.id, final.previous_response_id, final.created_at, run.final_json)
+        row = ResponseRow(
+            final.id,
+            final.previous_response_id,
+            final.created_at,
+            run.final_json,
+            final.conversation.id if final.conversation and converse else None,
+            final.status.value,
+        )
+        background = p.request.background
         try:
-            if (
-                p.request.background
-                or conversation
-                or not self.store.save_now(*row, input_rows, output_rows, final.status.value)
-            ):
+            if background or not self.store.save_now(row, input_rows, output_rows):
                 # A client hanging up mid-save must not leave half a response behind.
-                save = self.store.save_response(
-                    *row,
-                    input_rows,
-                    output_rows,
-                    conversation,
-                    status=final.status.value,
-                    background=p.request.background,
-                )
+                save = self.store.save_response(row, input_rows, output_rows, background)
                 await asyncio.shield(save)
         except ResponsdError:
             if not quiet:

@@ -85,7 +85,18 @@ _FIND_ITEMS = (
 )
 
 
-_RESPONSE_ROW = ("id", "previous_response_id", "created_at", "body", "conversation_id", "status")
+class ResponseRow(NamedTuple):
+    """A finished response as stored: its row of `responses`."""
+
+    id: str
+    previous_response_id: str | None
+    created_at: int
+    body: str
+    conversation_id: str | None = None
+    """Its input and output are appended to this conversation in the same transaction."""
+    status: str = "completed"
+
+
 _ITEM_ROW = ("response_id", "kind", "position", "item_id", "body")
 
 
@@ -134,7 +145,7 @@ class SQLStore:
     def __init__(self, engine: Engine, blobs: FileBlobs):
         self._engine = engine
         self._database_errors = (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
-        self._insert_response = _Direct(insert(responses), engine, _RESPONSE_ROW)
+        self._insert_response = _Direct(insert(responses), engine, ResponseRow._fields)
         self._insert_items = _Direct(insert(response_items), engine, _ITEM_ROW)
         self._chain_head = _Direct(_CHAIN_HEAD, engine)
         self._get_response = _Direct(_GET_RESPONSE, engine)
@@ -183,50 +194,40 @@ class SQLStore:
 
     async def save_response(
         self,
-        response_id: str,
-        previous_response_id: str | None,
-        created_at: int,
-        body: str,
+        row: ResponseRow,
         input_items: list[tuple[str, str]],
         output_items: list[tuple[str, str]],
-        conversation_id: str | None = None,
-        status: str = "completed",
         background: bool = False,
     ) -> None:
         """Store a finished response with its (item id, JSON) input and output, atomically,
         appending both to its conversation, if any, in the same transaction."""
-        row = _response_row(
-            response_id, previous_response_id, created_at, body, conversation_id, status
-        )
 
         def save() -> None:
             # Rows are built here, on the store's thread: a long history would hold the loop.
-            items = _item_rows(response_id, input_items, output_items)
+            items = _item_rows(row.id, input_items, output_items)
             with self._engine.begin() as conn:
                 if background:  # its row exists since it was queued; its worker lets go
                     # of it once the log's last events are written (`append_events`)
                     conn.execute(
                         update(responses)
-                        .where(responses.c.id == response_id)
-                        .values(body=body, status=status)
+                        .where(responses.c.id == row.id)
+                        .values(body=row.body, status=row.status)
                     )
                 else:
-                    self._insert_response.execute(conn, row).close()
+                    self._insert_response.execute(conn, row._asdict()).close()
                 if items:
                     self._insert_items.execute_many(conn, items)
-                if conversation_id and not append_items(
-                    conn, conversation_id, [*input_items, *output_items]
+                if row.conversation_id and not append_items(
+                    conn, row.conversation_id, [*input_items, *output_items]
                 ):
-                    raise ConversationGone(conversation_id)
+                    raise ConversationGone(row.conversation_id)
 
         if self._checkpoint is not None and not self._checkpoint.done():
             # Saves wait for a checkpoint in flight, as they would for SQLite's own at
             # commit: with nothing written meanwhile it copies the whole WAL, which then
             # starts over (one that saves kept appending to grew without end, measured).
             await asyncio.shield(self._checkpoint)
-        if not (background or conversation_id) and self.save_now(
-            response_id, previous_response_id, created_at, body, input_items, output_items, status
-        ):
+        if not background and self.save_now(row, input_items, output_items):
             return
         try:
             await self._run(save)
@@ -237,46 +238,35 @@ class SQLStore:
 
     def save_now(
         self,
-        response_id: str,
-        previous_response_id: str | None,
-        created_at: int,
-        body: str,
+        row: ResponseRow,
         input_items: list[tuple[str, str]],
         output_items: list[tuple[str, str]],
-        status: str = "completed",
     ) -> bool:
-        """`save_response` of a response in no conversation and not in the background, done
-        at once on the event loop's own SQLite connection. False when that cannot be done
-        without waiting (not SQLite, too big, a checkpoint in flight, the database locked
-        by another writer): then `save_response` stores it. Most saves end here, without
-        the task and the loop turns of an awaited, shielded save."""
-        if self._inline is None or (self._checkpoint is not None and not self._checkpoint.done()):
+        """`save_response` of a response not in the background, done at once on the event
+        loop's own SQLite connection. False when that cannot be done without waiting (not
+        SQLite, in a conversation, too big, a checkpoint in flight, the database locked by
+        another writer): then `save_response` stores it. Most saves end here, without the
+        task and the loop turns of an awaited, shielded save."""
+        if (
+            self._inline is None
+            or row.conversation_id is not None
+            or (self._checkpoint is not None and not self._checkpoint.done())
+        ):
             return False
-        row = _response_row(response_id, previous_response_id, created_at, body, None, status)
-        try:
-            return self._save_inline(row, input_items, output_items)
-        except Busy:
-            return False  # locked: the thread path waits for the lock
-
-    def _save_inline(
-        self,
-        row: dict[str, Any],
-        input_items: list[tuple[str, str]],
-        output_items: list[tuple[str, str]],
-    ) -> bool:
-        """A small save on the loop's own connection; False when it is too big for that."""
-        assert self._inline is not None
         pairs = (*input_items, *output_items)
-        if len(row["body"]) + sum(len(body) for _, body in pairs) > INLINE_BYTES:
+        if len(row.body) + sum(len(body) for _, body in pairs) > INLINE_BYTES:
             return False
-        items = _item_rows(row["id"], input_items, output_items)
-        statements = [(self._insert_response.sql, self._insert_response.params(row), False)]
+        items = _item_rows(row.id, input_items, output_items)
+        params = self._insert_response.params(row._asdict())
+        statements = [(self._insert_response.sql, params, False)]
         if items:
             statements.append(
                 (self._insert_items.sql, [self._insert_items.params(i) for i in items], True)
             )
         try:
             self._inline.write(statements)
+        except Busy:
+            return False  # locked: the thread path waits for the lock
         except sqlite3.Error as exc:
             raise _failed(exc) from exc
         if self._inline.commits % CHECKPOINT_EVERY == 0:
@@ -464,21 +454,3 @@ def _revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _response_row(
-    response_id: str,
-    previous_response_id: str | None,
-    created_at: int,
-    body: str,
-    conversation_id: str | None,
-    status: str,
-) -> dict[str, Any]:
-    return {
-        "id": response_id,
-        "previous_response_id": previous_response_id,
-        "created_at": created_at,
-        "body": body,
-        "conversation_id": conversation_id,
-        "status": status,
-    }
