@@ -110,3 +110,19 @@ def test_each_turn_sees_its_conversation_as_it_is_now(client, upstream):
     q1 = next(i for i in client.conversations.items.list(conv.id) if i.content[0].text == "q1")
     client.conversations.items.delete(q1.id, conversation_id=conv.id)
     assert turn("q4") == ["I am Ada.", "a1", "q2", "a2", "by hand", "q3", "a3", "q4"]
+
+
+def test_a_failed_response_leaves_its_conversation_as_it_was(server, upstream):
+    """The SDK retries a 502 on its own: the turn that failed must not have joined the
+    conversation, or the retried input would be in it twice."""
+    upstream.script(Reply(status=500), Reply(text="Hi Ada."))
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=1) as retrying:
+        conv = retrying.conversations.create(items=[{"role": "user", "content": "I am Ada."}])
+        answer = retrying.responses.create(model="fake-model", conversation=conv.id, input="Hi!")
+        assert answer.output_text == "Hi Ada."
+        texts = [i.content[0].text for i in retrying.conversations.items.list(conv.id, order="asc")]
+    assert texts == ["I am Ada.", "Hi!", "Hi Ada."]
+    assert len(upstream.requests) == 2 and upstream.requests[1]["messages"] == [
+        {"role": "user", "content": "I am Ada."},
+        {"role": "user", "content": "Hi!"},
+    ]

@@ -302,7 +302,9 @@ class ResponseRun:
             ErrorEvent(code=failure.code, message=failure.message, param=failure.param)
         )
         final = _failed(self.snapshot, failure, self._usage())
-        await self.engine.save(self.p, final, self, quiet=True)
+        # Kept, but out of its conversation: a failed turn changes no state (the SDK retries
+        # a 5xx by itself; its input would be in the conversation twice).
+        await self.engine.save(self.p, final, self, quiet=True, converse=False)
         await self._close_tools()
         yield self._emit(ResponseFailedEvent(response=final))
 
