@@ -162,9 +162,13 @@ def _chunks(body: dict[str, Any], reply: Reply):
     for piece in _split(reply.reasoning, reply.chunk_size):
         pieces += 1
         yield chunk({reply.reasoning_field: piece})
-    for piece in _split(reply.text, reply.chunk_size):
+    for position, piece in enumerate(_split(reply.text, reply.chunk_size)):
         pieces += 1
-        yield chunk({"content": piece})
+        text = chunk({"content": piece})
+        if body.get("logprobs"):
+            tokens = [fake_logprob(piece, position, body.get("top_logprobs") or 0)]
+            text["choices"][0]["logprobs"] = {"content": tokens, "refusal": None}
+        yield text
     for piece in _split(reply.refusal, reply.chunk_size):
         pieces += 1
         yield chunk({"refusal": piece})
@@ -193,6 +197,18 @@ def _chunks(body: dict[str, Any], reply: Reply):
             },
         }
         yield {**base, "choices": [], "usage": usage}
+
+
+def fake_logprob(piece: str, position: int, top: int) -> dict[str, Any]:
+    """The log probability the fake model reports for its `position`th text chunk (one
+    token per chunk), with `top` alternatives: the chunk itself, then "~1", "~2", …"""
+    logprob = -(position + 1) / 10
+
+    def token(text: str, value: float) -> dict[str, Any]:
+        return {"token": text, "logprob": value, "bytes": list(text.encode())}
+
+    alternatives = [token(piece if k == 0 else f"~{k}", logprob - k) for k in range(top)]
+    return {**token(piece, logprob), "top_logprobs": alternatives}
 
 
 SLOW_SECONDS = 30.0

@@ -313,7 +313,6 @@ def test_images_and_refusals_in_messages_reach_the_model(client, upstream):
     ("extra", "param"),
     [
         ({"n": 2}, "n"),
-        ({"logprobs": True}, "logprobs"),
         ({"top_logprobs": 3}, "top_logprobs"),
         ({"logit_bias": {"50256": -100}}, "logit_bias"),
         ({"functions": [{"name": "f"}]}, "functions"),

@@ -73,8 +73,6 @@ def test_wrong_values_are_a_400_naming_the_param(http, upstream, body, param):
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"top_logprobs": 3}, "top_logprobs"),
-        ({"include": ["message.output_text.logprobs"]}, "include[0]"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),
     ],
 )

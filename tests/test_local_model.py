@@ -446,6 +446,24 @@ def test_reasoning_effort_beyond_minimal_is_a_400_naming_the_model(local):
     assert info.value.param == "reasoning.effort" and MODEL in info.value.message
 
 
+def test_logprobs_are_a_400_on_the_embedded_model(local):
+    # Not computed by its sampler yet: refused, named as each endpoint names it.
+    with pytest.raises(openai.BadRequestError) as info:
+        local.responses.create(
+            model=MODEL, input="Hi", include=["message.output_text.logprobs"], top_logprobs=2
+        )
+    assert info.value.param == "include" and "log probabilities" in info.value.message
+    with pytest.raises(openai.BadRequestError) as info:
+        local.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi"}], logprobs=True
+        )
+    assert info.value.param == "logprobs"
+    # top_logprobs alone asks for nothing (as hosted), so it is no reason to refuse.
+    assert local.responses.create(
+        model=MODEL, input="Hi", top_logprobs=2, max_output_tokens=16
+    ).output
+
+
 def test_truncation_uses_the_exact_window(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path, local_context=1024, local_seed=1)
     server = ServerThread(create_app(settings)).start()

@@ -38,8 +38,7 @@ _REFUSED = (
     "background_options",
     "access_programs",
     "image",
-    "top_logprobs",
-    "include",
+    "include",  # the spec lists values this server does not honour (a 400)
     "conversation",
     "previous_response_id",
     "personality",
@@ -78,8 +77,6 @@ def _supported(body: dict, operation: str) -> dict:
 # Chat Completions parameters refused by design (README: "Chat Completions").
 _CHAT_REFUSED = (
     "n",
-    "logprobs",
-    "top_logprobs",
     "logit_bias",
     "audio",
     "modalities",
@@ -99,6 +96,8 @@ def _chat_supported(body: dict) -> dict:
     body = {k: v for k, v in body.items() if k in known}
     body["stream"] = False
     body["tools"] = []
+    if body.get("top_logprobs") is not None:
+        body["logprobs"] = True  # the spec: top_logprobs requires logprobs
     messages = [
         {"role": m["role"], "content": m["content"]}
         for m in body.get("messages") or []

@@ -53,7 +53,9 @@ async def create_chat_completion(request: Request) -> Response | EventStream:
     if chat.stream:
         include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
         tier = prepared.snapshot.service_tier  # as the final completion shows it
-        writer = ChunkWriter(completion_id, created, chat.model, include_usage, tier)
+        writer = ChunkWriter(
+            completion_id, created, chat.model, include_usage, tier, bool(chat.logprobs)
+        )
         frames = _frames(engine, chat, run, writer, keep)
         return EventStream(frames)
     async with cancelled_on_disconnect(request):
@@ -61,7 +63,7 @@ async def create_chat_completion(request: Request) -> Response | EventStream:
             pass
     if run.failure is not None:
         raise run.failure
-    completion = chat_completion(run.snapshot, completion_id, created)
+    completion = chat_completion(run.snapshot, completion_id, created, bool(chat.logprobs))
     if keep:
         await _save(engine, chat, completion)
     return json_response(completion)
@@ -78,7 +80,9 @@ async def _frames(
         yield _data({"error": run.failure.envelope()})
         return
     if keep and writer.final is not None:
-        completion = chat_completion(writer.final, writer.completion_id, writer.created)
+        completion = chat_completion(
+            writer.final, writer.completion_id, writer.created, writer.logprobs
+        )
         try:
             await _save(engine, chat, completion)
         except ResponsdError as exc:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from responsd.engine.requests import LOGPROBS
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.types.chat import (
     AssistantMessage,
@@ -88,6 +89,7 @@ _PARAMS = (
     ("text.verbosity", "verbosity"),
     ("reasoning.effort", "reasoning_effort"),
     ("max_output_tokens", "max_completion_tokens"),
+    ("include", "logprobs"),
     ("input", "messages"),
 )
 
@@ -118,6 +120,9 @@ def as_response_body(chat: ChatCompletionRequest) -> ChatTranslation:
         "service_tier": chat.service_tier,
         "text": {"format": _format(chat), "verbosity": chat.verbosity},
     }
+    if chat.logprobs:
+        body["include"] = [LOGPROBS]
+        body["top_logprobs"] = chat.top_logprobs
     if chat.tools:
         body["tools"] = [_tool(tool) for tool in chat.tools]
     if chat.tool_choice is not None:
@@ -145,12 +150,8 @@ def _check_supported(chat: ChatCompletionRequest) -> None:
             "Only one choice per request is supported (n=1); send the request n times instead.",
             param="n",
         )
-    if chat.logprobs or chat.top_logprobs:
-        param = "logprobs" if chat.logprobs else "top_logprobs"
-        raise UnsupportedParameterError(
-            "Log probabilities are not supported yet; leave out logprobs and top_logprobs.",
-            param=param,
-        )
+    if chat.top_logprobs is not None and not chat.logprobs:
+        raise InvalidRequestError("top_logprobs needs logprobs set to true.", param="top_logprobs")
     if chat.modalities and "audio" in chat.modalities:
         raise UnsupportedParameterError(
             'Audio output is not supported; use modalities ["text"].', param="modalities"

@@ -7,6 +7,7 @@ reasoning on this endpoint, and clients that read it know that name.
 
 from typing import Any
 
+from responsd.types.content import OutputText
 from responsd.types.events import (
     ResponseCompletedEvent,
     ResponseCustomToolCallInputDeltaEvent,
@@ -94,7 +95,26 @@ def assistant_message(response: Response) -> dict[str, Any]:
     return message
 
 
-def chat_completion(response: Response, completion_id: str, created: int) -> dict[str, Any]:
+def _logprobs(tokens: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"content": tokens, "refusal": None}
+
+
+def output_logprobs(response: Response) -> list[dict[str, Any]]:
+    """The token log probabilities of the response's output text, in order."""
+    return [
+        token
+        for item in response.output
+        if isinstance(item, Message)
+        for part in item.content
+        if isinstance(part, OutputText)
+        for token in part.logprobs
+    ]
+
+
+def chat_completion(
+    response: Response, completion_id: str, created: int, logprobs: bool = False
+) -> dict[str, Any]:
+    """`logprobs`: the request asked for them (else the choice's logprobs are null)."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -104,7 +124,7 @@ def chat_completion(response: Response, completion_id: str, created: int) -> dic
             {
                 "index": 0,
                 "message": assistant_message(response),
-                "logprobs": None,
+                "logprobs": _logprobs(output_logprobs(response)) if logprobs else None,
                 "finish_reason": finish_reason(response),
             }
         ],
@@ -123,8 +143,11 @@ class ChunkWriter:
         model: str,
         include_usage: bool,
         service_tier: str = "default",
+        logprobs: bool = False,
     ):
         self.completion_id = completion_id
+        self.logprobs = logprobs
+        """Text chunks carry their tokens' log probabilities (else null)."""
         self.created = created
         self._base: dict[str, Any] = {
             "id": completion_id,
@@ -140,8 +163,10 @@ class ChunkWriter:
         self.final: Response | None = None
         """The response, once its stream has ended well."""
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return {**self._base, "choices": [choice]}
 
     def first(self) -> dict[str, Any]:
@@ -150,7 +175,8 @@ class ChunkWriter:
     def chunks(self, event: ResponseStreamEvent) -> list[dict[str, Any]]:
         """Chunks for one event (most events show nothing on this endpoint)."""
         if isinstance(event, ResponseOutputTextDeltaEvent):
-            return [self._chunk({"content": event.delta})]
+            tokens = _logprobs(event.logprobs) if self.logprobs else None
+            return [self._chunk({"content": event.delta}, logprobs=tokens)]
         if isinstance(event, ResponseRefusalDeltaEvent):
             return [self._chunk({"refusal": event.delta})]
         if isinstance(event, ResponseReasoningTextDeltaEvent):

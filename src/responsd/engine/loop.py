@@ -30,6 +30,7 @@ from responsd.engine.output import OutputBuilder
 from responsd.engine.reasoning import settle_reasoning
 from responsd.engine.requests import (
     ToolPlan,
+    asked_logprobs,
     check_answers,
     check_create_request,
     check_input_tokens_request,
@@ -310,6 +311,7 @@ def _model_request(request: ContextFields, items: list[Item], plan: ToolPlan) ->
         reasoning_effort=request.reasoning.effort if request.reasoning else None,
         reasoning_context=request.reasoning.context if request.reasoning else None,
         verbosity=request.text.verbosity if request.text.verbosity != "medium" else None,
+        logprobs=asked_logprobs(request),
         **sampling.values(request),
     )
 

@@ -4,12 +4,13 @@ The builder keeps its own accumulators and hands every event a fresh item or par
 reducer can own what it receives.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from responsd.engine.citations import CitationFilter
 from responsd.ids import new_item_id
-from responsd.providers.base import ToolSpec
+from responsd.providers.base import TokenLogprob, ToolSpec
 from responsd.tools.file_search import Citations
 from responsd.types.content import ContentPart, OutputText, ReasoningText, Refusal, SummaryText
 from responsd.types.events import (
@@ -48,6 +49,11 @@ class _OpenMessage:
     chunks: list[str] = field(default_factory=list)
     annotations: list[dict] = field(default_factory=list)
     markers: CitationFilter | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    """The open text part's token log probabilities (when asked for)."""
+    unsent: int = 0
+    """How many of them no delta event has carried yet (text held back by the citations
+    filter goes out later, its tokens with it)."""
 
 
 @dataclass(slots=True)
@@ -203,9 +209,10 @@ class OutputBuilder:
         )
         return [ResponseOutputItemDoneEvent(output_index=r.output_index, item=item)]
 
-    def text(self, delta: str) -> Events:
+    def text(self, delta: str, logprobs: Sequence[TokenLogprob] = ()) -> Events:
         events = self._open_part("text")
         m = self.open_message
+        m.logprobs += logprobs
         if self.citations is not None and self.citations.sources:
             if m.markers is None:
                 m.markers = CitationFilter(self.citations)
@@ -223,7 +230,9 @@ class OutputBuilder:
         events: Events = []
         if delta:
             m.chunks.append(delta)
-            events.append(ResponseOutputTextDeltaEvent(**ids, delta=delta))
+            logprobs = m.logprobs[m.unsent :] if m.unsent < len(m.logprobs) else []
+            m.unsent = len(m.logprobs)
+            events.append(ResponseOutputTextDeltaEvent(**ids, delta=delta, logprobs=logprobs))
         for annotation in annotations:
             m.annotations.append(annotation)
             events.append(
@@ -350,10 +359,14 @@ class OutputBuilder:
             "content_index": index,
         }
         if m.kind == "text":
-            part: OutputText | Refusal = OutputText(text=text, annotations=m.annotations)
-            m.annotations = []
+            part: OutputText | Refusal = OutputText(
+                text=text, annotations=m.annotations, logprobs=m.logprobs
+            )
+            done: ResponseStreamEvent = ResponseOutputTextDoneEvent(
+                **ids, text=text, logprobs=[*m.logprobs]
+            )
+            m.annotations, m.logprobs, m.unsent = [], [], 0
             self.texts.append(text)
-            done: ResponseStreamEvent = ResponseOutputTextDoneEvent(**ids, text=text)
         else:
             part = Refusal(refusal=text)
             done = ResponseRefusalDoneEvent(**ids, refusal=text)

@@ -66,7 +66,10 @@ def apply(snapshot: Response | None, event: ResponseStreamEvent) -> Response:
         case ResponseContentPartDoneEvent():
             output[event.output_index].content[event.content_index] = event.part
         case ResponseOutputTextDeltaEvent():
-            output[event.output_index].content[event.content_index].text += event.delta
+            part = output[event.output_index].content[event.content_index]
+            part.text += event.delta
+            if event.logprobs:
+                part.logprobs += event.logprobs
         case ResponseOutputTextAnnotationAddedEvent():
             part = output[event.output_index].content[event.content_index]
             part.annotations.append(dict(event.annotation))

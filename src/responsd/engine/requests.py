@@ -41,6 +41,10 @@ from responsd.types.tools import (
     ToolChoiceHosted,
 )
 
+LOGPROBS = "message.output_text.logprobs"
+"""The `include` value that asks for output text log probabilities (`top_logprobs` alone
+only sets how many alternatives: without it the parts' logprobs stay empty, as hosted)."""
+
 # `include` values we honour. Those naming hosted tools are trivially honoured while the
 # tools are withheld (no such items exist).
 SUPPORTED_INCLUDES = frozenset(
@@ -52,6 +56,7 @@ SUPPORTED_INCLUDES = frozenset(
         "code_interpreter_call.outputs",
         "computer_call_output.output.image_url",
         "message.input_image.image_url",
+        LOGPROBS,
     }
 )
 _NOT_YET = {
@@ -85,11 +90,6 @@ def check_create_request(request: ResponseCreateRequest) -> None:
             "'standard' is.",
             param="reasoning.mode",
         )
-    if request.top_logprobs:
-        raise UnsupportedParameterError(
-            "Log probabilities are not supported yet; omit top_logprobs or set it to 0.",
-            param="top_logprobs",
-        )
     if request.stream_options and request.stream_options.include_obfuscation:
         raise UnsupportedParameterError(
             "Stream obfuscation is not supported; set include_obfuscation to false.",
@@ -97,8 +97,7 @@ def check_create_request(request: ResponseCreateRequest) -> None:
         )
     for i, value in enumerate(request.include):
         if value not in SUPPORTED_INCLUDES:
-            known = value == "message.output_text.logprobs"
-            raise (UnsupportedParameterError if known else InvalidRequestError)(
+            raise InvalidRequestError(
                 f"include value '{value}' is not supported. Supported values: "
                 + ", ".join(sorted(SUPPORTED_INCLUDES)),
                 param=f"include[{i}]",
@@ -115,6 +114,14 @@ def check_create_request(request: ResponseCreateRequest) -> None:
             param="store",
         )
     check_context_fields(request)
+
+
+def asked_logprobs(request: ContextFields) -> int | None:
+    """`ModelRequest.logprobs` of a request: how many alternatives per token, None when the
+    request does not include the output's log probabilities."""
+    if isinstance(request, ResponseCreateRequest) and LOGPROBS in request.include:
+        return request.top_logprobs or 0
+    return None
 
 
 def check_cache_options(cache: PromptCacheOptions | None) -> None:

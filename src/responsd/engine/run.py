@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
@@ -181,7 +181,7 @@ class ResponseRun:
                 case ReasoningDelta():
                     batch = builder.reasoning(delta.text)
                 case TextDelta():
-                    batch = builder.text(delta.text)
+                    batch = builder.text(delta.text, delta.logprobs)
                 case RefusalDelta():
                     batch = builder.refusal(delta.text)
                 case ToolCallStart():
@@ -351,26 +351,35 @@ async def _joined(deltas: AsyncIterator[ModelDelta]) -> AsyncIterator[ModelDelta
     into one delta: the same output, built with one event per run instead of one per token
     (a long answer is hundreds). A failure mid-run still hands over the text it had; a
     cancelled run loses its last unjoined run (nobody reads it: the client hung up)."""
-    pending: Joinable | None = None
-    parts: list[str] = []
+    run: list[Joinable] = []
     try:
         async for delta in deltas:
-            if pending is not None and isinstance(delta, _JOINABLE) and _continues(pending, delta):
-                parts.append(delta.text)
+            if run and isinstance(delta, _JOINABLE) and _continues(run[0], delta):
+                run.append(delta)
                 continue
-            if pending is not None:
-                yield dataclasses.replace(pending, text="".join(parts))
-                pending = None
+            if run:
+                yield _join(run)
+                run = []
             if isinstance(delta, _JOINABLE):
-                pending, parts = delta, [delta.text]
+                run = [delta]
             else:
                 yield delta
     except Exception:
-        if pending is not None:
-            yield dataclasses.replace(pending, text="".join(parts))
+        if run:
+            yield _join(run)
         raise
-    if pending is not None:
-        yield dataclasses.replace(pending, text="".join(parts))
+    if run:
+        yield _join(run)
+
+
+def _join(run: list[Joinable]) -> Joinable:
+    first = run[0]
+    if len(run) == 1:
+        return first
+    text = "".join([delta.text for delta in run])
+    if isinstance(first, TextDelta):
+        return TextDelta(text, tuple([t for delta in run for t in cast(TextDelta, delta).logprobs]))
+    return dataclasses.replace(first, text=text)
 
 
 def _continues(run: Joinable, delta: Joinable) -> bool:

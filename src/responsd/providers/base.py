@@ -37,6 +37,10 @@ class ForcedTool:
 
 
 ToolMode: TypeAlias = Literal["none", "auto", "required"] | ForcedTool
+TokenLogprob: TypeAlias = dict[str, Any]
+"""One output token's log probability, as an output_text part shows it: `token`, `logprob`,
+`bytes` (the token's UTF-8 bytes) and `top_logprobs` (the likeliest alternatives, each with
+`token`, `logprob` and `bytes`)."""
 
 
 class ItemMemo(Protocol):
@@ -80,6 +84,9 @@ class ModelRequest:
     """Sequences that end the text where they first appear (not included); Chat Completions."""
     seed: int | None = None
     """Sampling seed for this request (Chat Completions); None: the backend's own."""
+    logprobs: int | None = None
+    """Return the log probability of each output text token, with this many of the most
+    likely alternatives (0-20) at each position; None: none asked for."""
     memo: ItemMemo | None = None
     """Where conversions of `items` may be kept; the values must be treated as read-only."""
     memo_runs: tuple[list[Item], ...] = ()
@@ -92,6 +99,9 @@ class ModelRequest:
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The log probabilities of the tokens this text came from, when the request asked for
+    them (`ModelRequest.logprobs`): in the output_text part's wire shape."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from responsd.errors import (
     ProviderError,
     ProviderRateLimitError,
     ProviderRequestError,
+    UnsupportedParameterError,
 )
 from responsd.ids import new_call_id
 from responsd.providers import sampling
@@ -215,6 +216,13 @@ class LocalModel:
 
     def validate(self, request: ModelRequest) -> None:
         sampling.check(request, self.honours, "The embedded model")
+        if request.logprobs is not None:
+            raise UnsupportedParameterError(
+                "The embedded model cannot return log probabilities yet; leave out "
+                "message.output_text.logprobs (Chat Completions: logprobs), or serve an "
+                "upstream that can (--upstream-url).",
+                param="include",
+            )
         if request.model != self.model_id:
             raise InvalidRequestError(
                 f"The model '{request.model}' does not exist here; this server runs "

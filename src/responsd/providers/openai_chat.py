@@ -22,6 +22,7 @@ from responsd.providers.base import (
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallStart,
     ToolSpec,
@@ -78,6 +79,8 @@ class _StreamState:
     usage: UsageDelta | None = None
     reasoning_chars: int = 0
     text_chars: int = 0
+    top_logprobs: int | None = None
+    """Alternatives per token asked for; None: no log probabilities asked for."""
 
     def count(self, delta: ModelDelta) -> ModelDelta:
         if isinstance(delta, ReasoningDelta):
@@ -175,6 +178,9 @@ class OpenAIChatModel:
         elif isinstance(fmt, FormatJSONObject):
             body["response_format"] = {"type": "json_object"}
         body.update(sampling.wire(request))
+        if request.logprobs is not None:
+            # top_logprobs even when 0: llama-cpp-python's server gives none without it.
+            body.update(logprobs=True, top_logprobs=request.logprobs)
         for name in ("reasoning_effort", "verbosity"):
             if (value := getattr(request, name)) is not None:
                 body[name] = value
@@ -189,6 +195,8 @@ class OpenAIChatModel:
         self, body: dict[str, Any], tools: dict[str, ToolSpec]
     ) -> AsyncIterator[ModelDelta]:
         state = _StreamState(tools, ThinkSplitter() if self._config.think_tags else None)
+        if body.get("logprobs"):
+            state.top_logprobs = body["top_logprobs"]
         done = False
         async with self._http.stream_lines("/chat/completions", body_json(body)) as lines:
             # Read to the end even after [DONE]: a body left unread closes the connection
@@ -251,13 +259,17 @@ def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta
         if isinstance(reasoning, str) and reasoning:
             deltas.append(ReasoningDelta(reasoning))
         if delta.get("content"):
+            logprobs = _token_logprobs(choice.get("logprobs"), state.top_logprobs)
             if state.think is None:
-                deltas.append(TextDelta(delta["content"]))
+                deltas.append(TextDelta(delta["content"], logprobs))
             else:
+                # Split by think tags, the tokens go with the chunk's first answer text.
                 for kind, piece in state.think.feed(delta["content"]):
-                    deltas.append(
-                        ReasoningDelta(piece) if kind == "reasoning" else TextDelta(piece)
-                    )
+                    if kind == "reasoning":
+                        deltas.append(ReasoningDelta(piece))
+                    else:
+                        deltas.append(TextDelta(piece, logprobs))
+                        logprobs = ()
         if delta.get("refusal"):
             deltas.append(RefusalDelta(delta["refusal"]))
         for call in delta.get("tool_calls") or ():
@@ -265,6 +277,39 @@ def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta
         if choice.get("finish_reason"):
             state.finish = choice["finish_reason"]
     return deltas
+
+
+def _token_logprobs(logprobs: Any, top: int | None) -> tuple[TokenLogprob, ...]:
+    """A chunk's `logprobs.content` in the output_text part's shape (`bytes`, which some
+    servers leave out, from the token's text; at most `top` alternatives, where some give
+    more); () when it has none or none were asked for (`top` None)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if top is None or not isinstance(content, list):
+        return ()
+    tokens = []
+    for entry in content:
+        if isinstance(entry, dict):
+            given = entry.get("top_logprobs")
+            given = (
+                [other for other in given if isinstance(other, dict)][:top]
+                if isinstance(given, list)
+                else []
+            )
+            tokens.append({**_token(entry), "top_logprobs": [_token(other) for other in given]})
+    return tuple(tokens)
+
+
+def _token(entry: dict[str, Any]) -> TokenLogprob:
+    token = entry.get("token")
+    token = token if isinstance(token, str) else ""
+    logprob = entry.get("logprob")
+    raw = entry.get("bytes")
+    return {
+        "token": token,
+        # -9999.0: Chat Completions' own value for "very unlikely" (no probability given).
+        "logprob": float(logprob) if isinstance(logprob, int | float) else -9999.0,
+        "bytes": raw if isinstance(raw, list) else list(token.encode()),
+    }
 
 
 def _tool_call_deltas(call: dict[str, Any], state: _StreamState) -> list[ModelDelta]:
