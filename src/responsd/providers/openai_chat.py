@@ -259,7 +259,11 @@ def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta
         if isinstance(reasoning, str) and reasoning:
             deltas.append(ReasoningDelta(reasoning))
         if delta.get("content"):
-            logprobs = _token_logprobs(choice.get("logprobs"), state.top_logprobs)
+            logprobs = (
+                ()
+                if state.top_logprobs is None
+                else _token_logprobs(choice.get("logprobs"), state.top_logprobs)
+            )
             if state.think is None:
                 deltas.append(TextDelta(delta["content"], logprobs))
             else:
@@ -279,12 +283,12 @@ def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta
     return deltas
 
 
-def _token_logprobs(logprobs: Any, top: int | None) -> tuple[TokenLogprob, ...]:
+def _token_logprobs(logprobs: Any, top: int) -> tuple[TokenLogprob, ...]:
     """A chunk's `logprobs.content` in the output_text part's shape (`bytes`, which some
     servers leave out, from the token's text; at most `top` alternatives, where some give
-    more); () when it has none or none were asked for (`top` None)."""
+    more); () when it has none."""
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if top is None or not isinstance(content, list):
+    if not isinstance(content, list):
         return ()
     tokens = []
     for entry in content:
