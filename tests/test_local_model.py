@@ -446,22 +446,66 @@ def test_reasoning_effort_beyond_minimal_is_a_400_naming_the_model(local):
     assert info.value.param == "reasoning.effort" and MODEL in info.value.message
 
 
-def test_logprobs_are_a_400_on_the_embedded_model(local):
-    # Not computed by its sampler yet: refused, named as each endpoint names it.
-    with pytest.raises(openai.BadRequestError) as info:
+def test_the_embedded_model_gives_each_tokens_log_probability(local):
+    response = local.responses.create(
+        model=MODEL,
+        input="What is the capital of France?",
+        include=["message.output_text.logprobs"],
+        top_logprobs=3,
+        max_output_tokens=24,
+    )
+    part = response.output[0].content[0]
+    tokens = part.logprobs
+    # One entry per sampled token, their text the answer's (nothing was cut here).
+    assert len(tokens) == response.usage.output_tokens
+    assert "".join(t.token for t in tokens) == part.text
+    for token in tokens:
+        assert token.logprob <= 0 and bytes(token.bytes).decode(errors="replace") == token.token
+        values = [a.logprob for a in token.top_logprobs]
+        assert len(values) == 3 and values == sorted(values, reverse=True)
+        assert sum(2.718281828**v for v in values) <= 1.0001  # a distribution's top three
+        # The alternatives are the top of the distribution the token was sampled from.
+        assert values[0] >= token.logprob - 1e-6
+        for alternative in token.top_logprobs:
+            if alternative.token == token.token:
+                assert alternative.logprob == pytest.approx(token.logprob)
+
+
+def test_embedded_log_probabilities_stream_and_follow_stop_sequences(local):
+    events = list(
         local.responses.create(
-            model=MODEL, input="Hi", include=["message.output_text.logprobs"], top_logprobs=2
+            model=MODEL,
+            input="Name a color.",
+            include=["message.output_text.logprobs"],
+            max_output_tokens=40,
+            stream=True,
         )
-    assert info.value.param == "include" and "log probabilities" in info.value.message
-    with pytest.raises(openai.BadRequestError) as info:
-        local.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "Hi"}], logprobs=True
-        )
-    assert info.value.param == "logprobs"
-    # top_logprobs alone asks for nothing (as hosted), so it is no reason to refuse.
-    assert local.responses.create(
-        model=MODEL, input="Hi", top_logprobs=2, max_output_tokens=16
-    ).output
+    )
+    streamed = [t for e in events if e.type == "response.output_text.delta" for t in e.logprobs]
+    final = events[-1].response.output[0].content[0]
+    assert [t.token for t in streamed] == [t.token for t in final.logprobs]
+    assert streamed and all(t.top_logprobs == [] for t in streamed)
+    # Cut by a stop sequence: tokens whose text is shown (a token cut in two, too), no more.
+    ask = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Write a short poem about the sea."}],
+        "temperature": 0,
+        "max_tokens": 40,
+        "logprobs": True,
+    }
+    whole = local.chat.completions.create(**ask).choices[0]
+    text = whole.message.content
+    assert "".join(t.token for t in whole.logprobs.content) == text
+    # A stop a few tokens long, beginning inside a token: that token is listed, not the rest.
+    starts = [len("".join(t.token for t in whole.logprobs.content[:i])) for i in range(20)]
+    begin = next(s for i, s in enumerate(starts) if i > 5 and starts[i + 1] - s > 2) + 1
+    stop = text[begin : begin + 12]
+    cut = local.chat.completions.create(stop=[stop], **ask).choices[0]
+    shown = cut.message.content
+    joined = "".join(t.token for t in cut.logprobs.content)
+    assert shown == text[: text.find(stop)]
+    assert text.startswith(joined) and joined.startswith(shown)
+    assert len(joined) - len(cut.logprobs.content[-1].token) < len(shown)  # began in view
 
 
 def test_truncation_uses_the_exact_window(tmp_path):

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from bench.fake_upstream import Reply, fake_logprob
+from responsd.providers.local_logprobs import TokenLedger
 from tests.wire import check_response, stream_events
 
 LOGPROBS = "message.output_text.logprobs"
@@ -150,3 +151,21 @@ def test_top_logprobs_out_of_range_is_a_400(http, upstream, top):
     reply = http.post("/responses", json=body)
     assert reply.status_code == 400
     assert reply.json()["error"]["param"] == "top_logprobs"
+
+
+def test_the_embedded_models_tokens_go_with_the_text_they_begin_in():
+    # The sampler runs ahead of what is shown (stop sequences and tool-call text are held
+    # back), so its tokens wait in a ledger until their text is shown; ones never shown
+    # stay there. Checked here directly: which tokens are ahead depends on timing.
+    ledger = TokenLedger()
+    for chars, name in [(3, "a"), (0, "b"), (2, "c"), (4, "d"), (1, "e")]:
+        ledger.add(chars, {"token": name})
+
+    def shown(chars: int) -> list[str]:
+        return [token["token"] for token in ledger.take(chars)]
+
+    assert shown(2) == ["a"]  # "a" begins at 0; "b" (no text of its own) at 3
+    assert shown(2) == ["b", "c"]  # both begin at 3, inside the 4 characters shown
+    assert shown(1) == []  # "d" begins at 5: not shown yet
+    assert shown(1) == ["d"]  # its first character is: it is listed
+    assert shown(0) == []  # "e" (at 9) never shown: a stop sequence cut it

@@ -30,7 +30,6 @@ from responsd.errors import (
     ProviderError,
     ProviderRateLimitError,
     ProviderRequestError,
-    UnsupportedParameterError,
 )
 from responsd.ids import new_call_id
 from responsd.providers import sampling
@@ -46,6 +45,7 @@ from responsd.providers.base import (
 )
 from responsd.providers.chat_messages import tool_table
 from responsd.providers.local_grammar import build_grammar, could_be_call, parse_call
+from responsd.providers.local_logprobs import TokenLedger, scored_token
 from responsd.providers.local_prompt import PromptRenderer, chat_messages, template_tools
 from responsd.providers.local_sampling import RepetitionGuard, model_sampling
 from responsd.providers.stop_text import StopText
@@ -216,13 +216,6 @@ class LocalModel:
 
     def validate(self, request: ModelRequest) -> None:
         sampling.check(request, self.honours, "The embedded model")
-        if request.logprobs is not None:
-            raise UnsupportedParameterError(
-                "The embedded model cannot return log probabilities yet; leave out "
-                "message.output_text.logprobs (Chat Completions: logprobs), or serve an "
-                "upstream that can (--upstream-url).",
-                param="include",
-            )
         if request.model != self.model_id:
             raise InvalidRequestError(
                 f"The model '{request.model}' does not exist here; this server runs "
@@ -295,11 +288,12 @@ class LocalModel:
 
         generated: list[int] = []
         guard = RepetitionGuard()
+        ledger = TokenLedger() if request.logprobs is not None else None
 
         def work() -> None:
             try:
                 pieces = self._generate(
-                    slot, tokens, generated, grammar, request, max_tokens, stop, guard
+                    slot, tokens, generated, grammar, request, max_tokens, stop, guard, ledger
                 )
                 for piece in pieces:
                     post("text", piece)
@@ -313,16 +307,20 @@ class LocalModel:
         call_mode = bool(tools) and request.tool_choice != "none"
         pending = ""  # text held back while it may still become a call
         stopper = StopText(request.stop) if request.stop else None
+
+        def shown(text: str) -> TextDelta:
+            return TextDelta(text, ledger.take(len(text)) if ledger is not None else ())
+
         try:
             async for value in _texts(queue, stopper):
                 pieces.append(value)
                 if not call_mode:
-                    yield TextDelta(value)
+                    yield shown(value)
                     continue
                 pending += value
                 if not could_be_call(pending, self._syntax):
                     call_mode = False
-                    yield TextDelta(pending)
+                    yield shown(pending)
                     pending = ""
         finally:
             stop.set()  # a cancelled consumer stops the sampler at its next token
@@ -350,7 +348,7 @@ class LocalModel:
                 yield ToolCallDelta(0, arguments)
                 finish = "tool_calls" if finish == "stop" else finish
             elif pending and finish != "length":
-                yield TextDelta(pending)
+                yield shown(pending)
             # else: the grammar was writing a call when the cap cut it: there is nothing a
             # client could run, and the call syntax is not text to show.
         yield UsageDelta(
@@ -368,6 +366,7 @@ class LocalModel:
         max_tokens: int,
         stop: threading.Event,
         guard: RepetitionGuard,
+        ledger: TokenLedger | None,
     ) -> Iterator[str]:
         llama = slot.llama
         seed = self._seed if request.seed is None else request.seed
@@ -390,9 +389,12 @@ class LocalModel:
             for token in sampler:
                 if stop.is_set() or llama_vocab_is_eog(self._vocab, token):
                     break
-                piece = llama.detokenize([token], prev_tokens=tokens + generated)
+                prev = tokens + generated
+                piece = llama.detokenize([token], prev_tokens=prev)
                 generated.append(token)
                 text = decoder.decode(piece)
+                if ledger is not None and request.logprobs is not None:
+                    ledger.add(len(text), scored_token(llama, token, piece, request.logprobs, prev))
                 if text:
                     yield text
                 if len(generated) >= max_tokens or guard.looping(token, text):
