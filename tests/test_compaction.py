@@ -3,9 +3,10 @@
 import openai
 import pytest
 
-from bench.fake_upstream import Reply
+from bench.fake_upstream import Reply, _prompt_tokens
 from responsd.engine.compaction import COMPACT_ASK
 from responsd.engine.context import COMPACTION_PREFIX
+from tests.wire import stream_events
 
 HISTORY = [
     {"role": "user", "content": "My name is Ada and I like graphs."},
@@ -79,3 +80,105 @@ def test_a_forged_compaction_item_is_a_400(client, upstream):
             ],
         )
     assert info.value.param == "input[0].encrypted_content"
+
+
+# Server-side compaction: `context_management` on POST /v1/responses.
+LONG = [
+    {"role": "user", "content": "My name is Ada."},
+    {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "Nice to meet you, Ada. " * 200}],
+    },
+    {"role": "user", "content": "My favourite graph is K5. Which is it?"},
+]
+COMPACT = [{"type": "compaction", "compact_threshold": 1000}]
+
+
+def test_a_context_over_the_threshold_is_compacted_before_the_turn(client, upstream):
+    upstream.script(Reply(text="Ada; favourite graph K5.", prompt_tokens=1600), Reply(text="K5."))
+    response = client.responses.create(model="fake-model", input=LONG, context_management=COMPACT)
+    assert [item.type for item in response.output] == ["compaction", "message"]
+    assert response.output[0].encrypted_content.startswith("rsd1.")
+    assert response.output_text == "K5."
+    summarized, answered = upstream.requests
+    assert summarized["messages"][-1] == {"role": "user", "content": COMPACT_ASK}
+    assert "Nice to meet you" in str(summarized["messages"])
+    # The turn sees the user's messages and the summary, not what was summarized.
+    assert answered["messages"] == [
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "user", "content": "My favourite graph is K5. Which is it?"},
+        {"role": "system", "content": COMPACTION_PREFIX + "Ada; favourite graph K5."},
+    ]
+    # Both model calls are the response's usage.
+    assert response.usage.input_tokens == 1600 + _prompt_tokens(answered)
+
+
+def test_compaction_streams_its_item_first(http, upstream):
+    upstream.script(Reply(text="summary"), Reply(text="answer"))
+    events, _ = stream_events(http, model="fake-model", input=LONG, context_management=COMPACT)
+    added = [e for e in events if e["type"] == "response.output_item.added"]
+    assert [(e["output_index"], e["item"]["type"]) for e in added] == [
+        (0, "compaction"),
+        (1, "message"),
+    ]
+    final = events[-1]["response"]
+    assert [item["type"] for item in final["output"]] == ["compaction", "message"]
+
+
+def test_a_small_context_is_not_compacted(client, upstream):
+    upstream.script(Reply(text="hi"))
+    response = client.responses.create(
+        model="fake-model", input="hello", context_management=COMPACT
+    )
+    assert [item.type for item in response.output] == ["message"]
+    assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("chained", [True, False])
+def test_the_next_turn_continues_from_the_compaction(client, upstream, chained):
+    upstream.script(Reply(text="Ada; K5."), Reply(text="K5."), Reply(text="Yes, Ada."))
+    first = client.responses.create(model="fake-model", input=LONG, context_management=COMPACT)
+    ask = {"role": "user", "content": "And my name?"}
+    if chained:  # previous_response_id: the stored chain still holds everything
+        client.responses.create(
+            model="fake-model",
+            input=[ask],
+            previous_response_id=first.id,
+            context_management=COMPACT,
+        )
+    else:  # stateless: the client sends back all it has, compaction item included
+        output = [item.model_dump(exclude_none=True) for item in first.output]
+        client.responses.create(
+            model="fake-model", input=[*LONG, *output, ask], context_management=COMPACT
+        )
+    assert len(upstream.requests) == 3  # small again: not compacted a second time
+    assert upstream.requests[2]["messages"] == [
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "user", "content": "My favourite graph is K5. Which is it?"},
+        {"role": "system", "content": COMPACTION_PREFIX + "Ada; K5."},
+        {"role": "assistant", "content": "K5."},
+        {"role": "user", "content": "And my name?"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("context_management", "param"),
+    [
+        ([{"type": "truncation"}], "context_management[0].type"),
+        ([{"type": "compaction"}, {"type": "compaction"}], "context_management[1]"),
+        (
+            [{"type": "compaction", "compact_threshold": 999}],
+            "context_management[0].compact_threshold",
+        ),
+        # The scripted upstream's window is unknown: the threshold cannot default.
+        ([{"type": "compaction"}], "context_management[0].compact_threshold"),
+        ([], "context_management"),
+    ],
+)
+def test_context_management_it_cannot_honour_is_a_400(http, upstream, context_management, param):
+    body = {"model": "fake-model", "input": "x", "context_management": context_management}
+    reply = http.post("/responses", json=body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == param
+    assert upstream.requests == []

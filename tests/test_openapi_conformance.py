@@ -33,7 +33,7 @@ EXAMPLES = 25
 # validity depends on state a generator cannot know (ids of stored objects).
 _REFUSED = (
     "prompt",
-    "context_management",
+    "context_management",  # without a threshold, it needs a model window (unknown here)
     "moderation",
     "background_options",
     "access_programs",

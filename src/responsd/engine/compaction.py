@@ -6,7 +6,7 @@ as input, as a developer message holding the summary.
 """
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responsd.engine.context import (
     context_view,
@@ -14,14 +14,16 @@ from responsd.engine.context import (
     normalize_input,
     resolve_references,
 )
-from responsd.engine.loop import Engine
 from responsd.engine.requests import check_cache_options, check_items
 from responsd.engine.truncation import fit_context
 from responsd.ids import new_id
-from responsd.providers.base import ModelRequest, TextDelta, UsageDelta
+from responsd.providers.base import ModelRequest, Provider, TextDelta, UsageDelta
 from responsd.types.content import InputText
-from responsd.types.items import Compaction, Message
+from responsd.types.items import Compaction, Item, Message
 from responsd.types.requests import CompactRequest
+
+if TYPE_CHECKING:
+    from responsd.engine.loop import Engine
 
 COMPACT_INSTRUCTIONS = (
     "You compress conversations. Write a summary of the conversation so far that lets it "
@@ -31,36 +33,19 @@ COMPACT_INSTRUCTIONS = (
 COMPACT_ASK = "Summarize the conversation above, as instructed."
 
 
-async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
+async def compact(engine: "Engine", request: CompactRequest) -> dict[str, Any]:
     check_cache_options(request.prompt_cache_options)
     check_items(request.input if isinstance(request.input, list) else [], "input")
     history = (await load_history(engine.store, engine.parsed, request.previous_response_id)).items
     items = await resolve_references(engine.store, normalize_input(request.input or []))
     view = context_view(history, items, engine.keys, "previous_response_id")
-    instructions = COMPACT_INSTRUCTIONS
-    if request.instructions:
-        instructions = f"{request.instructions}\n\n{COMPACT_INSTRUCTIONS}"
-    ask = Message(role="user", content=[InputText(text=COMPACT_ASK)])
-    model_request = ModelRequest(
-        model=request.model,
-        items=[*view, ask],
-        instructions=instructions,
-        prompt_cache_key=request.prompt_cache_key,
+    model_request = summary_request(
+        request.model, view, request.instructions, request.prompt_cache_key
     )
     engine.provider.validate(model_request)
     engine.provider.admit()
-    # A history too long for the window is what compaction is for: when the window is
-    # known, summarize what fits (the newest items); otherwise the backend decides.
-    known = engine.provider.context_window(request.model) is not None
-    model_request = fit_context(engine.provider, model_request, "auto" if known else None)
-    pieces: list[str] = []
-    usage = UsageDelta(0, 0)
-    async for delta in engine.provider.stream(model_request):
-        if isinstance(delta, TextDelta):
-            pieces.append(delta.text)
-        elif isinstance(delta, UsageDelta):
-            usage = delta
-    sealed = engine.keys.seal("compaction", {"summary": "".join(pieces).strip()})
+    summary, usage = await summarize(engine.provider, model_request)
+    sealed = engine.keys.seal("compaction", {"summary": summary})
     kept = [i for i in (*history, *items) if isinstance(i, Message) and i.role == "user"]
     output = [*kept, Compaction(id=new_id("cmp"), encrypted_content=sealed)]
     return {
@@ -76,3 +61,34 @@ async def compact(engine: Engine, request: CompactRequest) -> dict[str, Any]:
             "total_tokens": usage.input_tokens + usage.output_tokens,
         },
     }
+
+
+def summary_request(
+    model: str, view: list[Item], instructions: str | None, prompt_cache_key: str | None
+) -> ModelRequest:
+    """The model request that summarizes `view` (what the model sees of a context)."""
+    if instructions:
+        instructions = f"{instructions}\n\n{COMPACT_INSTRUCTIONS}"
+    ask = Message(role="user", content=[InputText(text=COMPACT_ASK)])
+    return ModelRequest(
+        model=model,
+        items=[*view, ask],
+        instructions=instructions or COMPACT_INSTRUCTIONS,
+        prompt_cache_key=prompt_cache_key,
+    )
+
+
+async def summarize(provider: Provider, request: ModelRequest) -> tuple[str, UsageDelta]:
+    """The summary a validated `summary_request` gets, and its usage."""
+    # A history too long for the window is what compaction is for: when the window is
+    # known, summarize what fits (the newest items); otherwise the backend decides.
+    known = provider.context_window(request.model) is not None
+    request = fit_context(provider, request, "auto" if known else None)
+    pieces: list[str] = []
+    usage = UsageDelta(0, 0)
+    async for delta in provider.stream(request):
+        if isinstance(delta, TextDelta):
+            pieces.append(delta.text)
+        elif isinstance(delta, UsageDelta):
+            usage = delta
+    return "".join(pieces).strip(), usage

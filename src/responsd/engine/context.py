@@ -349,8 +349,8 @@ def model_view(items: list[Item], keys: KeyRing, where: str) -> list[Item]:
             if not item.content:
                 item = item.model_copy(update={"content": [ReasoningText(text=text)]})
         elif isinstance(item, Compaction):
-            summary = keys.open("compaction", item.encrypted_content, param)["summary"]
-            item = Message(role="developer", content=[InputText(text=COMPACTION_PREFIX + summary)])
+            opened = keys.open("compaction", item.encrypted_content, param)
+            item = summary_message(opened["summary"])
         view.append(item)
     return view
 
@@ -370,7 +370,51 @@ def context_view(
         seen = [*history, *model_view(items, keys, "input")]
     else:
         seen = [*model_view(history, keys, history_param), *model_view(items, keys, "input")]
+    seen = _since_compaction(history, items, seen, facts)
     in_input = any(isinstance(item, TOOL_ITEMS) for item in items)
     if facts is not None and not facts.tool_items and not in_input:
         return seen
     return model_items(seen, citations)
+
+
+def _since_compaction(
+    history: list[Item], items: list[Item], seen: list[Item], facts: Facts | None
+) -> list[Item]:
+    """`seen` (the view of history then items, item for item) from the last compaction on,
+    with the user's messages before it: a compaction stands for the rest of what came
+    before (the hosted API lets clients drop those items, or keep sending them)."""
+    last = _last_compaction(items)
+    if last is not None:
+        last += len(history)
+    elif facts is None or facts.sealed:  # a history known to hold none is not searched
+        last = _last_compaction(history)
+    if last is None:
+        return seen
+
+    def raw(j: int) -> Item:
+        return history[j] if j < len(history) else items[j - len(history)]
+
+    kept = [seen[j] for j in range(last) if _from_user(raw(j))]
+    return [*kept, *seen[last:]]
+
+
+def _last_compaction(items: list[Item]) -> int | None:
+    for j in range(len(items) - 1, -1, -1):
+        if isinstance(items[j], Compaction):
+            return j
+    return None
+
+
+def _from_user(item: Item) -> bool:
+    return isinstance(item, Message) and item.role == "user"
+
+
+def compacted(view: list[Item], summary: str) -> list[Item]:
+    """What the model sees after a compaction of `view`: the user's messages, then the
+    summary (as a sealed compaction item is shown)."""
+    kept = [item for item in view if _from_user(item)]
+    return [*kept, summary_message(summary)]
+
+
+def summary_message(summary: str) -> Message:
+    return Message(role="developer", content=[InputText(text=COMPACTION_PREFIX + summary)])

@@ -40,7 +40,7 @@ from responsd.engine.requests import (
 )
 from responsd.engine.run import ResponseRun
 from responsd.engine.truncation import fit_context
-from responsd.errors import ResponsdError
+from responsd.errors import InvalidRequestError, ResponsdError
 from responsd.ids import new_id
 from responsd.providers import sampling
 from responsd.providers.base import ModelRequest, Provider
@@ -50,7 +50,7 @@ from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.tools.registry import ToolContext, ToolOptions, builtin_tool
 from responsd.types.events import ResponseStreamEvent
-from responsd.types.items import Item
+from responsd.types.items import Compaction, Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import ConversationRef, ReasoningEcho, Response, ResponseStatus
 
@@ -76,6 +76,9 @@ class PreparedResponse:
     """The response-delete count `history` was read under (see ChainCache)."""
     facts: Facts | None = None
     """What scans of `history` find, when known."""
+    compact_at: int | None = None
+    """Server-side compaction (`context_management`): the context's size in tokens from
+    which the response compacts it before a model turn."""
 
     def continued(self, output: list[Item]) -> History:
         """What a next turn continues from: the history, this request's input and `output`,
@@ -168,6 +171,7 @@ class Engine:
                 facts is not None
                 and not (facts.sealed or facts.tool_items)
                 and history_view is history
+                and not any(isinstance(item, Compaction) for item in items)  # cuts history
             ):
                 # The view begins with the history items themselves: worth remembering.
                 model_request.memo = self.memos
@@ -216,9 +220,25 @@ class Engine:
             chain_version=loaded.version,
             facts=loaded.facts,
             skipped_tools=plan.skipped,
+            compact_at=self._compaction_threshold(request),
             builtins=builtins,
             citations=citations,
         )
+
+    def _compaction_threshold(self, request: ResponseCreateRequest) -> int | None:
+        if not request.context_management:
+            return None
+        threshold = request.context_management[0].compact_threshold
+        if threshold is not None:
+            return threshold
+        window = self.provider.context_window(request.model)
+        if window is None:
+            raise InvalidRequestError(
+                f"The context window of '{request.model}' is unknown here, so compaction "
+                "needs its threshold: set compact_threshold.",
+                param="context_management[0].compact_threshold",
+            )
+        return window * 4 // 5
 
     async def _builtins(
         self, request: ResponseCreateRequest, citations: Citations

@@ -61,7 +61,6 @@ SUPPORTED_INCLUDES = frozenset(
 )
 _NOT_YET = {
     "prompt": "Stored prompt templates are not supported; send `instructions` and `input`.",
-    "context_management": "Server-side context management is not supported yet.",
     "moderation": "Moderation is not supported by this server.",
     "background_options": "Background responses are not supported yet.",
     "access_programs": "Access programs are not supported by this server.",
@@ -84,6 +83,16 @@ def check_create_request(request: ResponseCreateRequest) -> None:
         if value not in (None, False):
             raise UnsupportedParameterError(message, param=name)
     check_cache_options(request.prompt_cache_options)
+    for i, entry in enumerate(request.context_management or ()):
+        if entry.type != "compaction":
+            raise InvalidRequestError(
+                f"Unknown context_management type '{entry.type}'; the one type is 'compaction'.",
+                param=f"context_management[{i}].type",
+            )
+        if i > 0:
+            raise InvalidRequestError(
+                "context_management takes one compaction entry.", param=f"context_management[{i}]"
+            )
     if request.reasoning and request.reasoning.mode not in (None, "standard"):
         raise UnsupportedParameterError(
             f"reasoning.mode '{request.reasoning.mode}' is not available on this server; only "

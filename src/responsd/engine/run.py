@@ -18,6 +18,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
+from responsd.engine.compaction import summarize, summary_request
+from responsd.engine.context import compacted
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
 from responsd.engine.reducer import apply
@@ -26,6 +28,7 @@ from responsd.engine.strict_schema import check_arguments
 from responsd.engine.tool_jobs import run_jobs
 from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
+from responsd.ids import new_id
 from responsd.providers.base import (
     Finish,
     ModelDelta,
@@ -47,9 +50,11 @@ from responsd.types.events import (
     ResponseFailedEvent,
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
     ResponseStreamEvent,
 )
-from responsd.types.items import Message
+from responsd.types.items import Compaction, Message
 from responsd.types.response import (
     IncompleteDetails,
     InputTokensDetails,
@@ -96,6 +101,10 @@ class ResponseRun:
             citations=p.citations,
         )
         self.usage: UsageDelta | None = None
+        """The model turns' usage (what max_output_tokens caps)."""
+        self.compaction: tuple[int, str, UsageDelta] | None = None
+        """Server-side compaction, once done: the compaction item's output index, the
+        summary it carries, and the summary's usage (in the response's, not under its cap)."""
         self.turns = 0
         self.finish = "stop"
         """The last model turn's finish reason."""
@@ -138,6 +147,8 @@ class ResponseRun:
                         yield self._emit(event)
                     step = self._after_tools(step)
                     continue
+                async for event in self._compact_when_due():
+                    yield self._emit(event)
                 async for event in self._turn():
                     yield self._emit(event)
                 step = self._decide()
@@ -208,6 +219,30 @@ class ResponseRun:
         if usage is not None:
             self.usage = usage if self.usage is None else _add(self.usage, usage)
 
+    async def _compact_when_due(self) -> AsyncIterator[ResponseStreamEvent]:
+        """Server-side compaction (`context_management`), at most once a response: when the
+        next turn's context reaches the threshold, the model first summarizes it; that turn
+        and the next ones see the user's messages and the summary instead, and the output's
+        compaction item carries the summary to the next response."""
+        p = self.p
+        if p.compact_at is None or self.compaction is not None:
+            return
+        turn = self._model_request()
+        provider = self.engine.provider
+        if provider.estimate_tokens(turn) < p.compact_at:
+            return
+        request = summary_request(
+            turn.model, turn.items, p.request.instructions, p.request.prompt_cache_key
+        )
+        provider.validate(request)
+        summary, usage = await summarize(provider, request)
+        sealed = self.engine.keys.seal("compaction", {"summary": summary})
+        item = Compaction(id=new_id("cmp"), encrypted_content=sealed)
+        index = self.builder.take_index()
+        self.compaction = (index, summary, usage)
+        yield ResponseOutputItemAddedEvent(output_index=index, item=item)
+        yield ResponseOutputItemDoneEvent(output_index=index, item=item.model_copy())
+
     def _model_request(self) -> ModelRequest:
         p = self.p
         turn = dataclasses.replace(p.model_request, tools=self._functions)
@@ -217,8 +252,13 @@ class ResponseRun:
             turn.max_output_tokens -= self._output_tokens()
         if not self.snapshot.output:
             return turn
+        context, output = turn.items, self.snapshot.output
+        if self.compaction is not None:
+            index, summary, _ = self.compaction
+            context, output = compacted(context, summary), output[index + 1 :]
+            turn.memo_runs = ()  # the context no longer begins with the history
         # Later turns see this response's output so far, built-in calls as function calls.
-        turn.items = [*turn.items, *model_items(self.snapshot.output, p.citations)]
+        turn.items = [*context, *model_items(output, p.citations)]
         if self.builder.calls_left == 0 and self.builder.kept_calls:
             turn.tool_choice = "none"
             note = Message(role="developer", content=[InputText(text=TOOLS_EXHAUSTED_NOTE)])
@@ -331,6 +371,8 @@ class ResponseRun:
 
     def _usage(self) -> Usage | None:
         u = self.usage
+        if self.compaction is not None:
+            u = self.compaction[2] if u is None else _add(u, self.compaction[2])
         if u is None:
             return None
         return Usage(

@@ -41,6 +41,14 @@ ServiceTier: TypeAlias = Literal[
 """Passed to upstreams as given and echoed; the embedded model has one tier."""
 
 
+class ContextManagement(StrictModel):
+    """Server-side compaction: when the model's context reaches `compact_threshold` tokens
+    (default: 80% of the model's window, where known), the response compacts it first."""
+
+    type: str
+    compact_threshold: int | None = Field(default=None, ge=1000)
+
+
 class PromptCacheOptions(StrictModel):
     """Prompt cache lifetime and breakpoints. Honoured as given: prompts are cached by
     prefix, implicitly, for at least 30 minutes (embedded model: while the process runs;
@@ -92,8 +100,8 @@ class ResponseCreateRequest(ContextFields):
 
     # Known parameters of the hosted API that this server does not support yet: accepted
     # only when null, otherwise rejected with a 400 naming them (see engine.requests).
+    context_management: list[ContextManagement] | None = Field(default=None, min_length=1)
     prompt: WireModel | None = None
-    context_management: list[Any] | None = None
     moderation: WireModel | None = None
     background_options: WireModel | None = None
     prompt_cache_options: PromptCacheOptions | None = None
