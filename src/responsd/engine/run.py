@@ -147,8 +147,9 @@ class ResponseRun:
                         yield self._emit(event)
                     step = self._after_tools(step)
                     continue
-                async for event in self._compact_when_due():
-                    yield self._emit(event)
+                if p.compact_at is not None and self.compaction is None:
+                    async for event in self._compact_when_due():
+                        yield self._emit(event)
                 async for event in self._turn():
                     yield self._emit(event)
                 step = self._decide()
@@ -225,11 +226,9 @@ class ResponseRun:
         and the next ones see the user's messages and the summary instead, and the output's
         compaction item carries the summary to the next response."""
         p = self.p
-        if p.compact_at is None or self.compaction is not None:
-            return
         turn = self._model_request()
         provider = self.engine.provider
-        if provider.estimate_tokens(turn) < p.compact_at:
+        if p.compact_at is None or provider.estimate_tokens(turn) < p.compact_at:
             return
         request = summary_request(
             turn.model, turn.items, p.request.instructions, p.request.prompt_cache_key
