@@ -188,6 +188,7 @@ async def _enqueue_while_down(settings: Settings) -> str:
             request.model_dump_json(exclude_unset=True),
             None,
             None,
+            run_by=snapshot.created_at,
         )
         return snapshot.id
     finally:
@@ -291,3 +292,64 @@ def test_a_killed_worker_leaves_failed_not_in_progress(
     finally:
         survivor.terminate()
         survivor.wait(30)
+
+
+def test_queued_background_work_runs_the_earliest_completion_target_first(
+    make_client, upstream, monkeypatch
+):
+    from responsd.engine import background
+
+    monkeypatch.setattr(background, "MAX_RUNNING", 1)  # one at a time: the rest queue
+    c = make_client()
+    upstream.script(Reply(text="first", delay=2.5), Reply(text="b"), Reply(text="c"))
+    soonest = {"completion_window": "soonest"}
+    first = c.responses.create(
+        model="fake-model", input="first", background=True, background_options=soonest
+    )
+    _wait_for(c, first.id, {"in_progress"})
+    overnight = c.responses.create(
+        model="fake-model",
+        input="overnight",
+        background=True,
+        background_options={"completion_window": "8h"},
+    )
+    while time.time() < overnight.created_at + 1:  # created strictly later (whole seconds)
+        time.sleep(0.05)
+    waiting = c.responses.create(model="fake-model", input="waiting", background=True)
+    for response in (first, overnight, waiting):
+        assert _wait_for(c, response.id, {"completed"}).status == "completed"
+    asked = [str(body["messages"][-1]["content"]) for body in upstream.requests[-3:]]
+    # Queued after the 8h one, the soonest one still runs before it.
+    assert ["first" in asked[0], "waiting" in asked[1], "overnight" in asked[2]] == [True] * 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"background_options": {"completion_window": "2h"}}, "background_options"),
+        (
+            {"background": True, "stream": True, "background_options": {"completion_window": "2h"}},
+            "background_options.completion_window",
+        ),
+        (
+            {
+                "background": True,
+                "service_tier": "flex",
+                "background_options": {"completion_window": "8h"},
+            },
+            "background_options.completion_window",
+        ),
+        (
+            {"background": True, "background_options": {"completion_window": "1h"}},
+            "background_options.completion_window",
+        ),
+        (
+            {"background": True, "background_options": {"continuation_id": "run-7"}},
+            "background_options.continuation_id",
+        ),
+    ],
+)
+def test_background_options_that_cannot_be_honoured_are_400s(http, upstream, fields, param):
+    reply = http.post("/responses", json={"model": "fake-model", "input": "x", **fields})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == param

@@ -35,7 +35,7 @@ _REFUSED = (
     "prompt",
     "context_management",  # without a threshold, it needs a model window (unknown here)
     "moderation",
-    "background_options",
+    "background_options",  # needs background: true, which these bodies turn off
     "access_programs",
     "image",
     "include",  # the spec lists values this server does not honour (a 400)

@@ -186,3 +186,35 @@ async def test_closing_waits_for_work_still_on_the_database_threads(database_url
     await store.close()
     gc.collect()
     assert used and all(any(c is u for c in closed) for u in used)  # the query's too
+
+
+async def test_the_background_queue_index_holds_background_responses_only(database_url, tmp_path):
+    """A stored response that is not in the background adds nothing to the queue's index
+    (one B-tree page less per save), and the queue's queries still find it by it."""
+    from responsd.store.background import _QUEUED, _STALE
+
+    await (await SQLStore.open(database_url, tmp_path)).close()
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if database_url.startswith("sqlite"):
+                definition = conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'ix_responses_background_status'"
+                ).scalar()
+                explain = "EXPLAIN QUERY PLAN "
+            else:
+                definition = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes "
+                    "WHERE indexname = 'ix_responses_background_status'"
+                ).scalar()
+                conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: force it
+                explain = "EXPLAIN "
+            assert "WHERE background" in definition
+            for query in (_QUEUED, _STALE):
+                compiled = query.compile(dialect=conn.dialect)
+                params = compiled.construct_params({"limit": 5, "before": 1.0})
+                args = tuple(params[k] for k in compiled.positiontup or ()) or params
+                plan = conn.exec_driver_sql(f"{explain}{compiled}", args).fetchall()
+                assert "ix_responses_background_status" in str(plan), plan
+    finally:
+        engine.dispose()

@@ -28,7 +28,7 @@ from responsd.types.events import (
     ResponseFailedEvent,
     ResponseStreamEvent,
 )
-from responsd.types.requests import ResponseCreateRequest
+from responsd.types.requests import COMPLETION_WINDOWS, ResponseCreateRequest
 from responsd.types.response import Response, ResponseStatus
 
 log = logging.getLogger("responsd.background")
@@ -81,6 +81,8 @@ class BackgroundRunner:
         request_json = await offload(
             size, p.request.model_dump_json, by_alias=True, exclude_unset=True
         )
+        options = p.request.background_options
+        window = COMPLETION_WINDOWS[options.completion_window] if options else 0
         await self.store.enqueue(
             snapshot.id,
             snapshot.created_at,
@@ -88,6 +90,7 @@ class BackgroundRunner:
             request_json,
             snapshot.previous_response_id,
             snapshot.conversation.id if snapshot.conversation else None,
+            run_by=snapshot.created_at + window,
         )
         if len(self._running) < MAX_RUNNING:  # else it waits for any worker's dispatcher
             # Shielded: a claim written but not followed by its run would leave the

@@ -62,7 +62,6 @@ SUPPORTED_INCLUDES = frozenset(
 _NOT_YET = {
     "prompt": "Stored prompt templates are not supported; send `instructions` and `input`.",
     "moderation": "Moderation is not supported by this server.",
-    "background_options": "Background responses are not supported yet.",
     "access_programs": "Access programs are not supported by this server.",
     "image": "Image options are not supported by this server.",
 }
@@ -116,6 +115,7 @@ def check_create_request(request: ResponseCreateRequest) -> None:
             "Background responses are stored so they can be polled; set store to true.",
             param="store",
         )
+    check_background_options(request)
     if request.conversation is not None and not request.store:
         raise InvalidRequestError(
             "A response in a conversation is stored with it; drop `conversation` or set "
@@ -123,6 +123,36 @@ def check_create_request(request: ResponseCreateRequest) -> None:
             param="store",
         )
     check_context_fields(request)
+
+
+def check_background_options(request: ResponseCreateRequest) -> None:
+    options = request.background_options
+    if options is None:
+        return
+    if not request.background:
+        raise InvalidRequestError(
+            "background_options apply to background responses; set background to true.",
+            param="background_options",
+        )
+    if options.continuation_id is not None:
+        raise UnsupportedParameterError(
+            "Continuation ids are not supported yet; leave continuation_id out.",
+            param="background_options.continuation_id",
+        )
+    if options.completion_window != "soonest":
+        # The hosted API's rule for its discounted windows.
+        if request.stream:
+            raise InvalidRequestError(
+                f"The '{options.completion_window}' completion window needs stream to be "
+                "false or left out.",
+                param="background_options.completion_window",
+            )
+        if request.service_tier not in (None, "auto", "default"):
+            raise InvalidRequestError(
+                f"The '{options.completion_window}' completion window needs standard "
+                f"processing; service_tier '{request.service_tier}' is not.",
+                param="background_options.completion_window",
+            )
 
 
 def asked_logprobs(request: ContextFields) -> int | None:

@@ -31,7 +31,7 @@ _STATE = select(r.background, r.status, r.body, r.worker_id).where(r.id == bindp
 _QUEUED = (
     select(r.id)
     .where(r.background, r.status == "queued", ~r.cancel_requested)
-    .order_by(r.created_at)
+    .order_by(r.run_by, r.created_at)  # earliest completion target first
     .limit(bindparam("limit"))
 )
 _STALE = select(r.id, r.body).where(
@@ -56,7 +56,10 @@ class BackgroundStore:
         request: str,
         previous_response_id: str | None,
         conversation_id: str | None,
+        run_by: int,
     ) -> None:
+        """Queue a background response; `run_by`: its completion target (Unix seconds),
+        which orders the queue."""
         row = {
             "id": response_id,
             "created_at": created_at,
@@ -66,6 +69,7 @@ class BackgroundStore:
             "request": request,
             "previous_response_id": previous_response_id,
             "conversation_id": conversation_id,
+            "run_by": run_by,
         }
 
         def add() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    true,
 )
 
 metadata = MetaData()
@@ -36,7 +37,17 @@ responses = Table(
     Column("worker_id", String(80), nullable=True),
     Column("heartbeat_at", Float, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, server_default=false()),
-    Index("ix_responses_background_status", "background", "status"),
+    # When a background response should be done by (created_at + its completion window):
+    # the queue runs the earliest first.
+    Column("run_by", BigInteger, nullable=True),
+)
+# The background queue's index: background responses only (see migration 0008).
+Index(
+    "ix_responses_background_status",
+    responses.c.status,
+    responses.c.run_by,
+    sqlite_where=responses.c.background == true(),
+    postgresql_where=responses.c.background,
 )
 
 INPUT, OUTPUT = 0, 1

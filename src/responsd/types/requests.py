@@ -41,6 +41,20 @@ ServiceTier: TypeAlias = Literal[
 """Passed to upstreams as given and echoed; the embedded model has one tier."""
 
 
+COMPLETION_WINDOWS = {"soonest": 0, "2h": 2 * 3600, "8h": 8 * 3600}
+"""`background_options.completion_window`: seconds from acceptance to the completion target."""
+
+
+class BackgroundOptions(StrictModel):
+    """How soon a background response must complete. Queued background responses run
+    earliest target first (created_at + window), so on a busy server a `soonest` one goes
+    ahead of a `2h` or `8h` one that still has time; one that can start at once does."""
+
+    completion_window: Literal["soonest", "2h", "8h"] = "soonest"
+    continuation_id: str | None = None
+    """Hosted: prioritises related requests. Not supported yet (a 400 naming it)."""
+
+
 class ContextManagement(StrictModel):
     """Server-side compaction: when the model's context reaches `compact_threshold` tokens
     (default: 80% of the model's window, where known), the response compacts it first."""
@@ -97,13 +111,13 @@ class ResponseCreateRequest(ContextFields):
     stream_options: StreamOptions | None = None
     client_metadata: dict[str, Any] | None = None
     """Codex's per-request notes about itself; logged, never shown to the model."""
+    background_options: BackgroundOptions | None = None
 
     # Known parameters of the hosted API that this server does not support yet: accepted
     # only when null, otherwise rejected with a 400 naming them (see engine.requests).
     context_management: list[ContextManagement] | None = Field(default=None, min_length=1)
     prompt: WireModel | None = None
     moderation: WireModel | None = None
-    background_options: WireModel | None = None
     prompt_cache_options: PromptCacheOptions | None = None
     access_programs: WireModel | None = None
     image: WireModel | None = None
