@@ -22,8 +22,12 @@ from responsd.app import create_app
 from responsd.config import Settings
 from responsd.tools.mcp_session import McpEndpoint, call_tool, list_tools
 
-# Upstream read timeout for the test server: short, so timeout tests finish quickly.
+# Upstream read timeout for the servers of the timeout tests: short, so they finish quickly.
 UPSTREAM_TIMEOUT = 1.0
+# ... and for the shared test servers: long enough that a busy machine (or a collection
+# pause in this process, which serves the scripted upstream too) is never taken for a
+# silent upstream (a 100-turn chain once failed on a 1 s timeout late in the suite).
+SERVER_UPSTREAM_TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +73,7 @@ def _responsd(request, upstream_server, tmp_path_factory, **overrides) -> Server
         upstream_url=f"{up.url}/v1",
         data_dir=tmp_path_factory.mktemp("data"),
         database_url=database_url,
-        upstream_timeout=UPSTREAM_TIMEOUT,
+        upstream_timeout=SERVER_UPSTREAM_TIMEOUT,
         **overrides,
     )
     return ServerThread(create_app(settings)).start()

@@ -2,6 +2,7 @@
 
 import time
 
+import httpx
 import openai
 import pytest
 
@@ -153,7 +154,8 @@ def test_upstream_closing_early_fails_cleanly(http, upstream):
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "half"
 
 
-def test_upstream_that_never_answers_times_out(client, upstream):
+def test_upstream_that_never_answers_times_out(make_client, upstream):
+    client = make_client(upstream_timeout=UPSTREAM_TIMEOUT)
     upstream.script(Reply(text="late", delay=UPSTREAM_TIMEOUT * 3))
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as info:
@@ -162,9 +164,11 @@ def test_upstream_that_never_answers_times_out(client, upstream):
     assert time.monotonic() - started < UPSTREAM_TIMEOUT * 2.5
 
 
-def test_upstream_stalling_mid_stream_times_out(http, upstream):
+def test_upstream_stalling_mid_stream_times_out(make_client, upstream):
+    client = make_client(upstream_timeout=UPSTREAM_TIMEOUT)
     upstream.script(Reply(text="abcdefghijklmnop", stall_after_first=UPSTREAM_TIMEOUT * 3))
-    events, _ = stream_events(http, model="fake-model", input="x")
+    with httpx.Client(base_url=str(client.base_url), timeout=10) as http:
+        events, _ = stream_events(http, model="fake-model", input="x")
     assert events[-2]["type"] == "error" and events[-2]["code"] == "upstream_timeout"
 
 

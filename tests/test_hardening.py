@@ -243,7 +243,9 @@ def test_a_huge_input_does_not_stall_other_requests():
     # Measured by bench.big_input in processes of its own: in this one, the servers the
     # other tests keep running would compete with the poller for the interpreter. On a
     # busy 2-core machine one run can catch a stall from elsewhere, so up to 3 runs: a
-    # blocked event loop (the bug: 2.5 s stalls) fails every one of them.
+    # blocked event loop (the bug: 2.5 s stalls) fails every one of them. On this machine
+    # a sound tree reads 35-76 ms (the GIL handed between the loop and the parsing thread),
+    # hence the bound: well above that, far below the bug.
     seen = []
     for _ in range(3):
         run = subprocess.run(
@@ -256,9 +258,9 @@ def test_a_huge_input_does_not_stall_other_requests():
         figures = dict(pair.split("=") for pair in run.stdout.splitlines()[-1].split())
         assert figures["status"] == "200" and int(figures["polls"]) > 50, run.stdout
         seen.append(float(figures["p99_ms"]))
-        if seen[-1] < 50:
+        if seen[-1] < 150:
             return
-    raise AssertionError(f"/healthz p99 over 50 ms in every run: {seen}")
+    raise AssertionError(f"/healthz p99 over 150 ms in every run: {seen}")
 
 
 def test_a_non_streaming_client_that_leaves_cancels_its_response(http, client, upstream):
