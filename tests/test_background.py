@@ -344,7 +344,7 @@ def test_queued_background_work_runs_the_earliest_completion_target_first(
             "background_options.completion_window",
         ),
         (
-            {"background": True, "background_options": {"continuation_id": "run-7"}},
+            {"background": True, "background_options": {"continuation_id": ""}},
             "background_options.continuation_id",
         ),
     ],
@@ -353,3 +353,62 @@ def test_background_options_that_cannot_be_honoured_are_400s(http, upstream, fie
     reply = http.post("/responses", json={"model": "fake-model", "input": "x", **fields})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
+
+
+def _created_after(response) -> None:
+    while time.time() < response.created_at + 1:  # created_at counts whole seconds
+        time.sleep(0.05)
+
+
+def test_a_runs_follow_up_goes_ahead_of_newer_work_in_its_window(
+    make_client, upstream, monkeypatch
+):
+    from responsd.engine import background
+
+    monkeypatch.setattr(background, "MAX_RUNNING", 1)
+    c = make_client()
+    upstream.script(Reply(text="first", delay=4.0), Reply(text="b"), Reply(text="c"))
+    run = {"completion_window": "8h", "continuation_id": "report-7"}
+    first = c.responses.create(
+        model="fake-model", input="start", background=True, background_options=run
+    )
+    _wait_for(c, first.id, {"in_progress"})
+    _created_after(first)
+    newer = c.responses.create(
+        model="fake-model",
+        input="unrelated",
+        background=True,
+        background_options={"completion_window": "8h"},
+    )
+    _created_after(newer)
+    follow_up = c.responses.create(
+        model="fake-model", input="follow-up", background=True, background_options=run
+    )
+    for response in (first, newer, follow_up):
+        assert _wait_for(c, response.id, {"completed"}, timeout=15).status == "completed"
+    asked = [str(body["messages"][-1]["content"]) for body in upstream.requests[-3:]]
+    assert ["start" in asked[0], "follow-up" in asked[1], "unrelated" in asked[2]] == [True] * 3
+
+
+async def test_a_follow_up_keeps_its_runs_first_target_or_is_due_at_once(database_url, tmp_path):
+    store = await SQLStore.open(database_url, tmp_path)
+    queue = store.background
+
+    async def enqueue(rid: str, created: int, run_by: int, key: str | None) -> None:
+        await queue.enqueue(rid, created, "{}", "{}", None, None, run_by=run_by, continuation=key)
+
+    try:
+        await enqueue("resp_first", 1000, 1000 + 7200, "k")
+        await enqueue("resp_other", 1100, 1100 + 7200, None)
+        await enqueue("resp_next", 1200, 1200 + 7200, "k")  # keeps 8200: before resp_other
+        await enqueue("resp_late", 9000, 9000 + 7200, "k")  # 8200 has passed: due at 9000
+        await enqueue("resp_soon", 8999, 8999, None)
+        assert await queue.queued(10) == [
+            "resp_first",
+            "resp_next",
+            "resp_other",
+            "resp_soon",
+            "resp_late",
+        ]
+    finally:
+        await store.close()

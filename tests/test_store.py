@@ -190,8 +190,9 @@ async def test_closing_waits_for_work_still_on_the_database_threads(database_url
 
 async def test_the_background_queue_index_holds_background_responses_only(database_url, tmp_path):
     """A stored response that is not in the background adds nothing to the queue's index
-    (one B-tree page less per save), and the queue's queries still find it by it."""
-    from responsd.store.background import _QUEUED, _STALE
+    (one B-tree page less per save), and the queue's queries still find it by it (as a run's
+    follow-up finds the run by its own partial index)."""
+    from responsd.store.background import _FIRST_TARGET, _QUEUED, _STALE
 
     await (await SQLStore.open(database_url, tmp_path)).close()
     engine = create_engine(database_url)
@@ -210,11 +211,12 @@ async def test_the_background_queue_index_holds_background_responses_only(databa
                 conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: force it
                 explain = "EXPLAIN "
             assert "WHERE background" in definition
-            for query in (_QUEUED, _STALE):
+            queue, continuation = "ix_responses_background_status", "ix_responses_continuation"
+            for query, index in ((_QUEUED, queue), (_STALE, queue), (_FIRST_TARGET, continuation)):
                 compiled = query.compile(dialect=conn.dialect)
-                params = compiled.construct_params({"limit": 5, "before": 1.0})
+                params = compiled.construct_params({"limit": 5, "before": 1.0, "key": "k"})
                 args = tuple(params[k] for k in compiled.positiontup or ()) or params
                 plan = conn.exec_driver_sql(f"{explain}{compiled}", args).fetchall()
-                assert "ix_responses_background_status" in str(plan), plan
+                assert index in str(plan), plan
     finally:
         engine.dispose()

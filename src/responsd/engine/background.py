@@ -12,6 +12,7 @@ survives restarts: the stored request is prepared again by whichever worker clai
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from responsd.types.events import (
     ResponseFailedEvent,
     ResponseStreamEvent,
 )
-from responsd.types.requests import COMPLETION_WINDOWS, ResponseCreateRequest
+from responsd.types.requests import COMPLETION_WINDOWS, BackgroundOptions, ResponseCreateRequest
 from responsd.types.response import Response, ResponseStatus
 
 log = logging.getLogger("responsd.background")
@@ -81,8 +82,8 @@ class BackgroundRunner:
         request_json = await offload(
             size, p.request.model_dump_json, by_alias=True, exclude_unset=True
         )
-        options = p.request.background_options
-        window = COMPLETION_WINDOWS[options.completion_window] if options else 0
+        options = p.request.background_options or BackgroundOptions()
+        window = options.completion_window
         await self.store.enqueue(
             snapshot.id,
             snapshot.created_at,
@@ -90,7 +91,8 @@ class BackgroundRunner:
             request_json,
             snapshot.previous_response_id,
             snapshot.conversation.id if snapshot.conversation else None,
-            run_by=snapshot.created_at + window,
+            run_by=snapshot.created_at + COMPLETION_WINDOWS[window],
+            continuation=_continuation(window, p.request.model, options.continuation_id),
         )
         if len(self._running) < MAX_RUNNING:  # else it waits for any worker's dispatcher
             # Shielded: a claim written but not followed by its run would leave the
@@ -290,6 +292,14 @@ DEAD_MESSAGE = (
     "The worker running this response stopped (it was killed or lost its database connection); "
     "create the response again."
 )
+
+
+def _continuation(window: str, model: str, continuation_id: str | None) -> str | None:
+    """The key a run's follow-ups share (the hosted API's rule: same continuation id, window
+    and model), hashed to a fixed size; None without a continuation id."""
+    if continuation_id is None:
+        return None
+    return hashlib.sha256(orjson.dumps([window, model, continuation_id])).hexdigest()
 
 
 def _logged(event: ResponseStreamEvent) -> tuple[int, str, str]:

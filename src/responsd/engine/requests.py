@@ -134,11 +134,6 @@ def check_background_options(request: ResponseCreateRequest) -> None:
             "background_options apply to background responses; set background to true.",
             param="background_options",
         )
-    if options.continuation_id is not None:
-        raise UnsupportedParameterError(
-            "Continuation ids are not supported yet; leave continuation_id out.",
-            param="background_options.continuation_id",
-        )
     if options.completion_window != "soonest":
         # The hosted API's rule for its discounted windows.
         if request.stream:

@@ -34,6 +34,7 @@ _QUEUED = (
     .order_by(r.run_by, r.created_at)  # earliest completion target first
     .limit(bindparam("limit"))
 )
+_FIRST_TARGET = select(func.min(r.run_by)).where(r.continuation == bindparam("key"))
 _STALE = select(r.id, r.body).where(
     r.background, r.status == "in_progress", r.heartbeat_at < bindparam("before")
 )
@@ -57,9 +58,11 @@ class BackgroundStore:
         previous_response_id: str | None,
         conversation_id: str | None,
         run_by: int,
+        continuation: str | None = None,
     ) -> None:
         """Queue a background response; `run_by`: its completion target (Unix seconds),
-        which orders the queue."""
+        which orders the queue. A `continuation` (a run's key) seen before keeps the target
+        of its first response, or is due at once if that has passed."""
         row = {
             "id": response_id,
             "created_at": created_at,
@@ -70,10 +73,15 @@ class BackgroundStore:
             "previous_response_id": previous_response_id,
             "conversation_id": conversation_id,
             "run_by": run_by,
+            "continuation": continuation,
         }
 
         def add() -> None:
             with self._engine.begin() as conn:
+                if continuation is not None:
+                    first = conn.execute(_FIRST_TARGET, {"key": continuation}).scalar()
+                    if first is not None:
+                        row["run_by"] = min(run_by, max(first, created_at))
                 conn.execute(insert(responses), row)
 
         await self._run(add)

@@ -40,6 +40,15 @@ responses = Table(
     # When a background response should be done by (created_at + its completion window):
     # the queue runs the earliest first.
     Column("run_by", BigInteger, nullable=True),
+    # The run a background response continues (background_options.continuation_id, hashed
+    # with its window and model): its follow-ups keep the first one's target.
+    Column("continuation", String(64), nullable=True),
+)
+Index(
+    "ix_responses_continuation",
+    responses.c.continuation,
+    sqlite_where=responses.c.continuation.isnot(None),
+    postgresql_where=responses.c.continuation.isnot(None),
 )
 # The background queue's index: background responses only (see migration 0008).
 Index(

@@ -51,8 +51,10 @@ class BackgroundOptions(StrictModel):
     ahead of a `2h` or `8h` one that still has time; one that can start at once does."""
 
     completion_window: Literal["soonest", "2h", "8h"] = "soonest"
-    continuation_id: str | None = None
-    """Hosted: prioritises related requests. Not supported yet (a 400 naming it)."""
+    continuation_id: str | None = Field(default=None, min_length=1, max_length=256)
+    """Names the requests of one run (an agent's follow-ups): a response that reuses a
+    continuation id, window and model keeps the target of the first (or is due at once when
+    that has passed), so it goes ahead of newer work in its window. No history is added."""
 
 
 class ContextManagement(StrictModel):
