@@ -358,3 +358,92 @@ def test_arguments_that_break_a_strict_schema_fail_the_response(client, upstream
         client.responses.create(model="fake-model", input="x", tools=[WEATHER])
     assert "break its strict schema at city" in error.value.message
     assert error.value.body["code"] == "invalid_model_output"
+
+
+def _added(*tools: dict) -> dict:
+    return {"type": "additional_tools", "role": "developer", "tools": list(tools)}
+
+
+def _sent_tools(body: dict) -> list[str]:
+    return [tool["function"]["name"] for tool in body.get("tools") or []]
+
+
+def test_tools_added_in_the_input_reach_the_model_and_stay_for_later_turns(client, upstream):
+    # As a client that sends its tools as an input item, not in `tools` (Codex's lite mode).
+    upstream.script(
+        Reply(tool_calls=[Call("github__search", "{}", id="call_9")]),
+        Reply(text="found it"),
+        Reply(text="again"),
+    )
+    first = client.responses.create(
+        model="fake-model",
+        input=[_added(NAMESPACE, WEATHER), {"role": "user", "content": "Search."}],
+        tool_choice={"type": "function", "name": "search", "namespace": "github"},
+    )
+    assert _sent_tools(upstream.requests[-1]) == ["github__search", "get_weather"]
+    assert upstream.requests[-1]["tool_choice"]["function"]["name"] == "github__search"
+    assert first.tools == []  # `tools` echoes the request's own list
+    call = first.output[0]
+    assert (call.type, call.namespace, call.name) == ("function_call", "github", "search")
+    # The next turns add nothing: the history's additional_tools item still holds them.
+    second = client.responses.create(
+        model="fake-model",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": "call_9", "output": "[]"}],
+    )
+    assert second.output_text == "found it"
+    assert _sent_tools(upstream.requests[-1]) == ["github__search", "get_weather"]
+    items = client.responses.input_items.list(first.id).data
+    assert [item.type for item in reversed(items)] == ["additional_tools", "message"]
+    client.responses.create(model="fake-model", previous_response_id=second.id, input="More?")
+    assert _sent_tools(upstream.requests[-1]) == ["github__search", "get_weather"]
+    # Its messages never show the item itself.
+    assert all(
+        m["role"] in ("user", "assistant", "tool") for m in upstream.requests[-1]["messages"]
+    )
+
+
+def test_a_tool_added_again_replaces_the_one_of_its_name(client, upstream):
+    upstream.script(Reply(text="ok"))
+    newer = {**WEATHER, "description": "Weather, in Celsius."}
+    client.responses.create(
+        model="fake-model",
+        tools=[WEATHER, TIME],
+        input=[{"role": "user", "content": "Hot?"}, _added(newer)],
+    )
+    sent = upstream.requests[-1]["tools"]
+    assert [tool["function"]["name"] for tool in sent] == ["get_time", "get_weather"]
+    assert sent[1]["function"]["description"] == "Weather, in Celsius."
+
+
+@pytest.mark.parametrize(
+    ("tool", "param"),
+    [
+        ({"type": "web_search"}, "input[0].tools[0]"),
+        (
+            {
+                **WEATHER,
+                "strict": True,
+                "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+            },
+            None,
+        ),
+        (
+            {
+                **WEATHER,
+                "strict": True,
+                "parameters": {"type": "object", "properties": {"a": {"type": "string"}}},
+            },
+            "input[0].tools[0].parameters",
+        ),
+    ],
+)
+def test_added_tools_are_checked_like_tools(client, upstream, tool, param):
+    body = {"model": "fake-model", "input": [_added(tool), {"role": "user", "content": "x"}]}
+    if param is None:  # a valid strict schema: accepted
+        upstream.script(Reply(text="ok"))
+        client.responses.create(**body)
+        return
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(**body)
+    assert info.value.param == param

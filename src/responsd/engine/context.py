@@ -16,6 +16,7 @@ from responsd.tools.file_search import Citations
 from responsd.tools.registry import TOOL_ITEMS, model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import (
+    AdditionalTools,
     Compaction,
     CustomToolCall,
     CustomToolCallOutput,
@@ -150,12 +151,15 @@ class Facts:
     """Some item is a built-in tool's (model_items rewrites those)."""
     sealed: bool = False
     """Some item is sealed reasoning or a compaction (model_view opens those)."""
+    added_tools: bool = False
+    """Some item adds tools (additional_tools: plan_tools reads those)."""
 
     def plus(self, items: list[Item]) -> "Facts":
         return Facts(
             self.files or any(map(has_files, items)),
             self.tool_items or any(isinstance(item, TOOL_ITEMS) for item in items),
             self.sealed or any(map(_sealed, items)),
+            self.added_tools or any(isinstance(item, AdditionalTools) for item in items),
         )
 
 

@@ -50,7 +50,7 @@ from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.tools.registry import ToolContext, ToolOptions, builtin_tool
 from responsd.types.events import ResponseStreamEvent
-from responsd.types.items import Compaction, Item
+from responsd.types.items import AdditionalTools, Compaction, Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import ConversationRef, ReasoningEcho, Response, ResponseStatus
 
@@ -133,12 +133,12 @@ class Engine:
     async def _context(
         self,
         request: ContextFields,
-        plan: ToolPlan,
         citations: Citations | None = None,
         known: History | None = None,
         overrides: dict[str, Any] | None = None,
-    ) -> tuple[History, list[Item], ModelRequest]:
-        """History, this request's input items, and the model request built from both.
+    ) -> tuple[History, list[Item], ModelRequest, ToolPlan]:
+        """History, this request's input items, the model request built from both, and the
+        tools it has (`tools`, and those the history and input add).
         `known` is the history when the caller already holds it (a WebSocket's last turn);
         `overrides` set model request fields the create request has none for (stop, seed)."""
         conversation = conversation_id(request)
@@ -163,8 +163,18 @@ class Engine:
             history_view = await self.files.readable(history, where, history=True)
         input_view = await self.files.readable(items, "input")
 
-        def build() -> ModelRequest:
+        def build() -> tuple[ModelRequest, ToolPlan]:
             check_answers(history, items)
+            # Tools added in the context stay, also before a compaction: scanned in full.
+            added = [
+                (where, item)
+                for item in (history if facts is None or facts.added_tools else ())
+                if isinstance(item, AdditionalTools)
+            ]
+            added += [
+                (f"input[{i}]", i_) for i, i_ in enumerate(items) if isinstance(i_, AdditionalTools)
+            ]
+            plan = plan_tools(request, added)
             view = context_view(history_view, input_view, self.keys, where, citations, facts)
             model_request = _model_request(request, view, plan)
             if (
@@ -181,11 +191,12 @@ class Engine:
             for name, value in (overrides or {}).items():
                 setattr(model_request, name, value)
             self.provider.validate(model_request)
-            return fit_context(self.provider, model_request, request.truncation)
+            return fit_context(self.provider, model_request, request.truncation), plan
 
         # The history is walked only when its facts are unknown or it needs a view built.
         walked = facts is None or facts.sealed or facts.tool_items or history_view is not history
-        return loaded, items, await offload(len(items) + walked * len(history), build)
+        built, plan = await offload(len(items) + walked * len(history), build)
+        return loaded, items, built, plan
 
     async def prepare(
         self,
@@ -201,11 +212,10 @@ class Engine:
         await offload(size, check_create_request, request)
         if self.options.zero_data_retention:
             request.store = False
-        plan = plan_tools(request)
         citations = Citations()
         builtins = await self._builtins(request, citations)
-        loaded, input_items, model_request = await self._context(
-            request, plan, citations, history, overrides
+        loaded, input_items, model_request, plan = await self._context(
+            request, citations, history, overrides
         )
         if not request.background:  # background work waits in its own queue instead
             self.provider.admit()
@@ -256,7 +266,7 @@ class Engine:
         check_input_tokens_request(request)
         if request.model is None:
             request.model = (await self.provider.list_models())[0].id
-        _, _, model_request = await self._context(request, plan_tools(request))
+        _, _, model_request, _ = await self._context(request)
         return await self.provider.count_input_tokens(model_request)
 
     def run(self, p: PreparedResponse, generate: bool = True, live: bool = True) -> ResponseRun:

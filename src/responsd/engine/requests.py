@@ -3,6 +3,7 @@
 Everything here raises before a stream starts, so clients get a plain JSON 400.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
 from responsd.tools.mcp import function_name
 from responsd.types.content import InputText, OutputText
 from responsd.types.items import (
+    AdditionalTools,
     CustomToolCallOutput,
     FunctionCallOutput,
     Item,
@@ -35,6 +37,7 @@ from responsd.types.tools import (
     HostedTool,
     McpTool,
     NamespaceTool,
+    Tool,
     ToolChoiceAllowed,
     ToolChoiceCustom,
     ToolChoiceFunction,
@@ -208,8 +211,6 @@ def check_context_fields(request: ContextFields) -> None:
 
 
 UNSUPPORTED_ITEMS = {
-    "additional_tools": "Tools added mid-conversation (additional_tools items) are not "
-    "supported yet; list every tool in `tools`.",
     "compaction_trigger": "Server-side compaction triggers are not supported; compact with "
     "POST /v1/responses/compact.",
 }
@@ -234,18 +235,30 @@ def _check_item_parts(item: object, where: str) -> None:
                 )
 
 
-def plan_tools(request: ContextFields) -> ToolPlan:
+def plan_tools(
+    request: ContextFields, added: Sequence[tuple[str, AdditionalTools]] = ()
+) -> ToolPlan:
+    """The tools of `request`, then those its context adds (`added`: additional_tools items
+    with where they are, oldest first; a tool added again replaces the one of its name)."""
     plan = ToolPlan()
     for i, tool in enumerate(request.tools):
-        if isinstance(tool, FunctionTool | CustomTool):
-            plan.specs.append(_spec(tool, None, f"tools[{i}]"))
-        elif isinstance(tool, NamespaceTool):
-            plan.specs.extend(
-                _spec(inner, tool.name, f"tools[{i}].tools[{j}]")
-                for j, inner in enumerate(tool.tools)
-            )
+        specs = _specs(tool, f"tools[{i}]")
+        if specs is not None:
+            plan.specs.extend(specs)
         elif isinstance(tool, HostedTool):
             plan.skipped.append(tool.type)
+    for where, item in added:
+        for j, tool in enumerate(item.tools):
+            specs = _specs(tool, f"{where}.tools[{j}]")
+            if specs is None:
+                raise UnsupportedParameterError(
+                    "Only function, custom and namespace tools can be added in an "
+                    f"additional_tools item; list '{tool.type}' in `tools`.",
+                    param=f"{where}.tools[{j}]",
+                )
+            names = {(spec.namespace, spec.name) for spec in specs}
+            kept = [spec for spec in plan.specs if (spec.namespace, spec.name) not in names]
+            plan.specs = kept + specs
     choice = request.tool_choice
     if isinstance(choice, str):
         plan.mode = choice
@@ -350,6 +363,17 @@ def check_answers(history: list[Item], input_items: list[Item]) -> None:
             f"No tool call found for {item.type.replace('_', ' ')} with call_id {call_id}.",
             param=f"input[{i}].call_id",
         )
+
+
+def _specs(tool: Tool, param: str) -> list[ToolSpec] | None:
+    """What a client tool is to the model (a namespace: its tools); None for a hosted one."""
+    if isinstance(tool, FunctionTool | CustomTool):
+        return [_spec(tool, None, param)]
+    if isinstance(tool, NamespaceTool):
+        return [
+            _spec(inner, tool.name, f"{param}.tools[{j}]") for j, inner in enumerate(tool.tools)
+        ]
+    return None
 
 
 def _spec(tool: FunctionTool | CustomTool, namespace: str | None, param: str) -> ToolSpec:

@@ -10,6 +10,7 @@ from pydantic import Discriminator, Field, Tag
 
 from responsd.types._base import WireModel, omitted_when_none
 from responsd.types.content import ContentPart, ReasoningText, SummaryText
+from responsd.types.tools import Tool
 
 ItemStatus: TypeAlias = Literal["in_progress", "completed", "incomplete"]
 
@@ -174,6 +175,17 @@ class McpApprovalResponse(WireModel):
     reason: str | None = None
 
 
+class AdditionalTools(WireModel):
+    """Tools a developer makes available from this point of the context on (as a client
+    that sends its tools in the input, not in `tools`, does). They join `tools` for every
+    later turn of the context, compactions included."""
+
+    type: Literal["additional_tools"] = "additional_tools"
+    id: str | None = None
+    role: Literal["developer"] = "developer"
+    tools: list[Tool]
+
+
 class OtherItem(WireModel):
     """An item of a tool this server does not run (yet): kept in history, not shown to the model."""
 
@@ -200,8 +212,7 @@ OTHER_ITEM_TYPES = frozenset(
         "tool_search_output",
         "program",
         "program_output",
-        # Parsed so that they can be refused by name (engine.requests.UNSUPPORTED_ITEMS).
-        "additional_tools",
+        # Parsed so that it can be refused by name (engine.requests.UNSUPPORTED_ITEMS).
         "compaction_trigger",
     }
 )
@@ -220,6 +231,7 @@ _MODELLED = {
     "mcp_approval_request",
     "mcp_approval_response",
     "file_search_call",
+    "additional_tools",
 }
 
 
@@ -251,6 +263,7 @@ InputItem: TypeAlias = Annotated[
     | Annotated[McpApprovalRequest, Tag("mcp_approval_request")]
     | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
     | Annotated[FileSearchCall, Tag("file_search_call")]
+    | Annotated[AdditionalTools, Tag("additional_tools")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -278,5 +291,6 @@ Item: TypeAlias = (
     | McpApprovalRequest
     | McpApprovalResponse
     | FileSearchCall
+    | AdditionalTools
     | OtherItem
 )
