@@ -166,14 +166,11 @@ class Engine:
         def build() -> tuple[ModelRequest, ToolPlan]:
             check_answers(history, items)
             # Tools added in the context stay, also before a compaction: scanned in full.
-            added = [
-                (where, item)
-                for item in (history if facts is None or facts.added_tools else ())
-                if isinstance(item, AdditionalTools)
-            ]
-            added += [
-                (f"input[{i}]", i_) for i, i_ in enumerate(items) if isinstance(i_, AdditionalTools)
-            ]
+            scanned = history if facts is None or facts.added_tools else []
+            added = [(where, item) for item in scanned if isinstance(item, AdditionalTools)]
+            for i, item in enumerate(items):
+                if isinstance(item, AdditionalTools):
+                    added.append((f"input[{i}]", item))
             plan = plan_tools(request, added)
             view = context_view(history_view, input_view, self.keys, where, citations, facts)
             model_request = _model_request(request, view, plan)
