@@ -182,3 +182,18 @@ def test_context_management_it_cannot_honour_is_a_400(http, upstream, context_ma
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
     assert upstream.requests == []
+
+
+def test_compaction_keeps_the_tools_the_context_added(client, upstream):
+    upstream.script(Reply(text="Ada likes K5."), Reply(text="ok"))
+    added = {
+        "type": "additional_tools",
+        "role": "developer",
+        "tools": [{"type": "function", "name": "draw", "parameters": {"type": "object"}}],
+    }
+    reply = client.responses.with_raw_response.compact(model="fake-model", input=[added, *HISTORY])
+    window = reply.http_response.json()["output"]
+    kinds = ["additional_tools", "message", "message", "compaction"]
+    assert [item["type"] for item in window] == kinds
+    client.responses.create(model="fake-model", input=[*window, {"role": "user", "content": "Go"}])
+    assert [t["function"]["name"] for t in upstream.requests[-1]["tools"]] == ["draw"]

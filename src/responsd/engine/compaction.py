@@ -19,7 +19,7 @@ from responsd.engine.truncation import fit_context
 from responsd.ids import new_id
 from responsd.providers.base import ModelRequest, Provider, TextDelta, UsageDelta
 from responsd.types.content import InputText
-from responsd.types.items import Compaction, Item, Message
+from responsd.types.items import AdditionalTools, Compaction, Item, Message
 from responsd.types.requests import CompactRequest
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ async def compact(engine: "Engine", request: CompactRequest) -> dict[str, Any]:
     engine.provider.admit()
     summary, usage = await summarize(engine.provider, model_request)
     sealed = engine.keys.seal("compaction", {"summary": summary})
-    kept = [i for i in (*history, *items) if isinstance(i, Message) and i.role == "user"]
+    # What the summary does not stand for: the user's own words, and tools added in context.
+    kept = [i for i in (*history, *items) if _kept(i)]
     output = [*kept, Compaction(id=new_id("cmp"), encrypted_content=sealed)]
     return {
         "id": new_id("resp"),
@@ -61,6 +62,10 @@ async def compact(engine: "Engine", request: CompactRequest) -> dict[str, Any]:
             "total_tokens": usage.input_tokens + usage.output_tokens,
         },
     }
+
+
+def _kept(item: Item) -> bool:
+    return isinstance(item, AdditionalTools) or (isinstance(item, Message) and item.role == "user")
 
 
 def summary_request(
