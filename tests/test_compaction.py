@@ -197,3 +197,47 @@ def test_compaction_keeps_the_tools_the_context_added(client, upstream):
     assert [item["type"] for item in window] == kinds
     client.responses.create(model="fake-model", input=[*window, {"role": "user", "content": "Go"}])
     assert [t["function"]["name"] for t in upstream.requests[-1]["tools"]] == ["draw"]
+
+
+TRIGGER = {"type": "compaction_trigger"}
+
+
+def test_a_compaction_trigger_makes_the_response_its_contexts_compaction(client, upstream):
+    upstream.script(Reply(text="Ada; favourite graph K5.", prompt_tokens=900), Reply(text="K5."))
+    response = client.responses.create(model="fake-model", input=[*HISTORY, TRIGGER])
+    assert response.status == "completed"
+    assert [item.type for item in response.output] == ["compaction"]  # no answer
+    assert response.output[0].encrypted_content.startswith("rsd1.")
+    (summarized,) = upstream.requests
+    assert summarized["messages"][-1] == {"role": "user", "content": COMPACT_ASK}
+    assert "Noted: K5." in str(summarized["messages"])
+    assert response.usage.input_tokens == 900
+    # The next turn continues from the summary, not from what it summarized.
+    client.responses.create(
+        model="fake-model", previous_response_id=response.id, input="Which graph?"
+    )
+    sent = upstream.requests[-1]["messages"]
+    assert {"role": "system", "content": COMPACTION_PREFIX + "Ada; favourite graph K5."} in sent
+    assert all("Noted: K5." not in str(m["content"]) for m in sent)
+    assert sent[-1] == {"role": "user", "content": "Which graph?"}
+
+
+def test_a_compaction_trigger_streams_only_the_compaction(http, upstream):
+    upstream.script(Reply(text="summary"))
+    events, _ = stream_events(http, model="fake-model", input=[*HISTORY, TRIGGER])
+    added = [(e["output_index"], e["item"]["type"]) for e in events if "item" in e]
+    assert added == [(0, "compaction"), (0, "compaction")]  # added, then done
+    assert events[-1]["type"] == "response.completed"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/responses", {"model": "fake-model", "input": [TRIGGER, *HISTORY]}, "input[0]"),
+        ("/responses/compact", {"model": "fake-model", "input": [*HISTORY, TRIGGER]}, "input[4]"),
+    ],
+)
+def test_a_compaction_trigger_anywhere_else_is_a_400(http, upstream, path, body, param):
+    reply = http.post(path, json=body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == param

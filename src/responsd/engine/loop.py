@@ -34,6 +34,7 @@ from responsd.engine.requests import (
     check_answers,
     check_create_request,
     check_input_tokens_request,
+    compaction_triggered,
     conversation_id,
     echo_tools,
     plan_tools,
@@ -79,6 +80,9 @@ class PreparedResponse:
     compact_at: int | None = None
     """Server-side compaction (`context_management`): the context's size in tokens from
     which the response compacts it before a model turn."""
+    compact_only: bool = False
+    """The input ends with a compaction_trigger: the response compacts its context (the
+    compaction item is its output) and no model turn follows."""
 
     def continued(self, output: list[Item]) -> History:
         """What a next turn continues from: the history, this request's input and `output`,
@@ -228,6 +232,7 @@ class Engine:
             facts=loaded.facts,
             skipped_tools=plan.skipped,
             compact_at=self._compaction_threshold(request),
+            compact_only=compaction_triggered(request),
             builtins=builtins,
             citations=citations,
         )

@@ -205,14 +205,24 @@ def check_context_fields(request: ContextFields) -> None:
                 param="text.format.schema",
             ) from exc
     if isinstance(request.input, list):
-        check_items(request.input, "input")
+        check_items(request.input[:-1] if compaction_triggered(request) else request.input, "input")
         for i, item in enumerate(request.input):
             _check_item_parts(item, f"input[{i}]")
 
 
+COMPACTION_TRIGGER = "compaction_trigger"
+
+
+def compaction_triggered(request: ContextFields) -> bool:
+    """The input ends with a compaction_trigger item: the response compacts the context
+    before it (the summary is its output) instead of answering."""
+    items = request.input
+    return isinstance(items, list) and bool(items) and items[-1].type == COMPACTION_TRIGGER
+
+
 UNSUPPORTED_ITEMS = {
-    "compaction_trigger": "Server-side compaction triggers are not supported; compact with "
-    "POST /v1/responses/compact.",
+    COMPACTION_TRIGGER: "A compaction_trigger item compacts the context before it: it can "
+    "only be the final input item of a response.",
 }
 
 

@@ -136,11 +136,18 @@ class ResponseRun:
             return
         try:
             step: NextStep = NextStepRunAgain()
-            async for event in self._setup():
-                yield self._emit(event)
-            resumed = [job for tool in p.builtins for job in tool.resume(p.history, p.input_items)]
-            if resumed:
-                step = NextStepRunTools(resumed)
+            if p.compact_only:  # a compaction_trigger: the summary is the whole answer
+                async for event in self._compact(forced=True):
+                    yield self._emit(event)
+                step = NextStepFinish()
+            else:
+                async for event in self._setup():
+                    yield self._emit(event)
+                resumed = [
+                    job for tool in p.builtins for job in tool.resume(p.history, p.input_items)
+                ]
+                if resumed:
+                    step = NextStepRunTools(resumed)
             while not isinstance(step, NextStepFinish):
                 if isinstance(step, NextStepRunTools):
                     async for event in self._run_tools(step.jobs):
@@ -148,7 +155,7 @@ class ResponseRun:
                     step = self._after_tools(step)
                     continue
                 if p.compact_at is not None and self.compaction is None:
-                    async for event in self._compact_when_due():
+                    async for event in self._compact():
                         yield self._emit(event)
                 async for event in self._turn():
                     yield self._emit(event)
@@ -220,15 +227,16 @@ class ResponseRun:
         if usage is not None:
             self.usage = usage if self.usage is None else _add(self.usage, usage)
 
-    async def _compact_when_due(self) -> AsyncIterator[ResponseStreamEvent]:
+    async def _compact(self, forced: bool = False) -> AsyncIterator[ResponseStreamEvent]:
         """Server-side compaction (`context_management`), at most once a response: when the
-        next turn's context reaches the threshold, the model first summarizes it; that turn
-        and the next ones see the user's messages and the summary instead, and the output's
-        compaction item carries the summary to the next response."""
+        next turn's context reaches the threshold (or `forced`: a compaction_trigger), the
+        model first summarizes it; that turn and the next ones see the user's messages and
+        the summary instead, and the output's compaction item carries the summary to the
+        next response."""
         p = self.p
         turn = self._model_request()
         provider = self.engine.provider
-        if p.compact_at is None or provider.estimate_tokens(turn) < p.compact_at:
+        if not forced and (p.compact_at is None or provider.estimate_tokens(turn) < p.compact_at):
             return
         request = summary_request(
             turn.model, turn.items, p.request.instructions, p.request.prompt_cache_key
