@@ -114,13 +114,13 @@ class ResponseCreateRequest(ContextFields):
     client_metadata: dict[str, Any] | None = None
     """Codex's per-request notes about itself; logged, never shown to the model."""
     background_options: BackgroundOptions | None = None
+    context_management: list[ContextManagement] | None = Field(default=None, min_length=1)
+    prompt_cache_options: PromptCacheOptions | None = None
 
     # Known parameters of the hosted API that this server does not support yet: accepted
     # only when null, otherwise rejected with a 400 naming them (see engine.requests).
-    context_management: list[ContextManagement] | None = Field(default=None, min_length=1)
     prompt: WireModel | None = None
     moderation: WireModel | None = None
-    prompt_cache_options: PromptCacheOptions | None = None
     access_programs: WireModel | None = None
     image: WireModel | None = None
 
