@@ -1,5 +1,7 @@
 """POST /v1/responses/compact: a sealed summary that continues the conversation in fewer tokens."""
 
+import time
+
 import openai
 import pytest
 
@@ -212,6 +214,9 @@ def test_a_compaction_trigger_makes_the_response_its_contexts_compaction(client,
     assert summarized["messages"][-1] == {"role": "user", "content": COMPACT_ASK}
     assert "Noted: K5." in str(summarized["messages"])
     assert response.usage.input_tokens == 900
+    # The trigger is a signal, not content: not stored with the input.
+    listed = client.responses.input_items.list(response.id).data
+    assert [item.type for item in listed] == ["message"] * len(HISTORY)
     # The next turn continues from the summary, not from what it summarized.
     client.responses.create(
         model="fake-model", previous_response_id=response.id, input="Which graph?"
@@ -234,10 +239,32 @@ def test_a_compaction_trigger_streams_only_the_compaction(http, upstream):
     ("path", "body", "param"),
     [
         ("/responses", {"model": "fake-model", "input": [TRIGGER, *HISTORY]}, "input[0]"),
-        ("/responses/compact", {"model": "fake-model", "input": [*HISTORY, TRIGGER]}, "input[4]"),
+        (
+            "/responses",
+            {"model": "fake-model", "input": [*HISTORY, {**TRIGGER, "id": "ct_1"}]},
+            "input[4].id",
+        ),
+        ("/responses/compact", {"model": "fake-model", "input": [TRIGGER, *HISTORY]}, "input[0]"),
     ],
 )
 def test_a_compaction_trigger_anywhere_else_is_a_400(http, upstream, path, body, param):
     reply = http.post(path, json=body)
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
+
+
+def test_compact_takes_a_final_trigger_as_what_it_does_anyway(client, upstream):
+    upstream.script(Reply(text="summary"))
+    compacted = client.responses.compact(model="fake-model", input=[*HISTORY, TRIGGER])
+    assert [item.type for item in compacted.output] == ["message", "message", "compaction"]
+
+
+def test_a_background_response_can_be_a_compaction(client, upstream):
+    upstream.script(Reply(text="summary"))
+    queued = client.responses.create(model="fake-model", input=[*HISTORY, TRIGGER], background=True)
+    for _ in range(200):
+        done = client.responses.retrieve(queued.id)
+        if done.status == "completed":
+            break
+        time.sleep(0.05)
+    assert [item.type for item in done.output] == ["compaction"]

@@ -14,7 +14,7 @@ from responsd.engine.context import (
     normalize_input,
     resolve_references,
 )
-from responsd.engine.requests import check_cache_options, check_items
+from responsd.engine.requests import check_cache_options, check_items, without_trigger
 from responsd.engine.truncation import fit_context
 from responsd.ids import new_id
 from responsd.providers.base import ModelRequest, Provider, TextDelta, UsageDelta
@@ -35,9 +35,12 @@ COMPACT_ASK = "Summarize the conversation above, as instructed."
 
 async def compact(engine: "Engine", request: CompactRequest) -> dict[str, Any]:
     check_cache_options(request.prompt_cache_options)
-    check_items(request.input if isinstance(request.input, list) else [], "input")
+    given = request.input or []
+    if isinstance(given, list):  # a final compaction_trigger asks for what this does anyway
+        given = without_trigger(given)[0]
+        check_items(given, "input")
     history = (await load_history(engine.store, engine.parsed, request.previous_response_id)).items
-    items = await resolve_references(engine.store, normalize_input(request.input or []))
+    items = await resolve_references(engine.store, normalize_input(given))
     view = context_view(history, items, engine.keys, "previous_response_id")
     model_request = summary_request(
         request.model, view, request.instructions, request.prompt_cache_key

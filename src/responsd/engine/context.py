@@ -57,7 +57,7 @@ def normalize_input(value: str | list[Item]) -> list[Item]:
             item.content = [part(text=item.content)]
         if isinstance(item, _WITH_STATUS) and item.status is None:
             item.status = "completed"
-        if item.id is None:
+        if item.id is None and item.type != "compaction_trigger":  # a signal: takes no id
             item.id = new_item_id(item.type)
         extra = item.__pydantic_extra__
         if extra and None in extra.values():

@@ -213,6 +213,7 @@ class Engine:
         await offload(size, check_create_request, request)
         if self.options.zero_data_retention:
             request.store = False
+        compact_only = compaction_triggered(request)
         citations = Citations()
         builtins = await self._builtins(request, citations)
         loaded, input_items, model_request, plan = await self._context(
@@ -220,6 +221,8 @@ class Engine:
         )
         if not request.background:  # background work waits in its own queue instead
             self.provider.admit()
+        if compact_only:
+            input_items = input_items[:-1]  # the trigger: a signal, not stored or listed
         if plan.skipped:
             log.info("hosted tools withheld from the model: %s", ", ".join(plan.skipped))
         return PreparedResponse(
@@ -232,7 +235,7 @@ class Engine:
             facts=loaded.facts,
             skipped_tools=plan.skipped,
             compact_at=self._compaction_threshold(request),
-            compact_only=compaction_triggered(request),
+            compact_only=compact_only,
             builtins=builtins,
             citations=citations,
         )

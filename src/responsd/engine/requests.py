@@ -205,7 +205,7 @@ def check_context_fields(request: ContextFields) -> None:
                 param="text.format.schema",
             ) from exc
     if isinstance(request.input, list):
-        check_items(request.input[:-1] if compaction_triggered(request) else request.input, "input")
+        check_items(without_trigger(request.input)[0], "input")
         for i, item in enumerate(request.input):
             _check_item_parts(item, f"input[{i}]")
 
@@ -213,11 +213,22 @@ def check_context_fields(request: ContextFields) -> None:
 COMPACTION_TRIGGER = "compaction_trigger"
 
 
+def without_trigger(items: list[Any]) -> tuple[list[Any], bool]:
+    """`items` without a final compaction_trigger item, and whether they had one. The
+    trigger asks the response to compact the context before it (the summary is its output,
+    no answer follows); it is a signal, not content: never stored, listed or shown, and it
+    takes no id (as hosted). Anywhere else it is refused (check_items)."""
+    if not items or items[-1].type != COMPACTION_TRIGGER:
+        return items, False
+    if items[-1].id is not None:
+        raise InvalidRequestError(
+            "A compaction_trigger item takes no id.", param=f"input[{len(items) - 1}].id"
+        )
+    return items[:-1], True
+
+
 def compaction_triggered(request: ContextFields) -> bool:
-    """The input ends with a compaction_trigger item: the response compacts the context
-    before it (the summary is its output) instead of answering."""
-    items = request.input
-    return isinstance(items, list) and bool(items) and items[-1].type == COMPACTION_TRIGGER
+    return isinstance(request.input, list) and without_trigger(request.input)[1]
 
 
 UNSUPPORTED_ITEMS = {
