@@ -294,6 +294,11 @@ def test_a_killed_worker_leaves_failed_not_in_progress(
         survivor.wait(30)
 
 
+def _created_after(response) -> None:
+    while time.time() < response.created_at + 1:  # created_at counts whole seconds
+        time.sleep(0.05)
+
+
 def test_queued_background_work_runs_the_earliest_completion_target_first(
     make_client, upstream, monkeypatch
 ):
@@ -313,8 +318,7 @@ def test_queued_background_work_runs_the_earliest_completion_target_first(
         background=True,
         background_options={"completion_window": "8h"},
     )
-    while time.time() < overnight.created_at + 1:  # created strictly later (whole seconds)
-        time.sleep(0.05)
+    _created_after(overnight)
     waiting = c.responses.create(model="fake-model", input="waiting", background=True)
     for response in (first, overnight, waiting):
         assert _wait_for(c, response.id, {"completed"}).status == "completed"
@@ -353,11 +357,6 @@ def test_background_options_that_cannot_be_honoured_are_400s(http, upstream, fie
     reply = http.post("/responses", json={"model": "fake-model", "input": "x", **fields})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
-
-
-def _created_after(response) -> None:
-    while time.time() < response.created_at + 1:  # created_at counts whole seconds
-        time.sleep(0.05)
 
 
 def test_a_runs_follow_up_goes_ahead_of_newer_work_in_its_window(

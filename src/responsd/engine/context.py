@@ -16,6 +16,7 @@ from responsd.tools.file_search import Citations
 from responsd.tools.registry import TOOL_ITEMS, model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import (
+    COMPACTION_TRIGGER,
     AdditionalTools,
     Compaction,
     CustomToolCall,
@@ -57,7 +58,7 @@ def normalize_input(value: str | list[Item]) -> list[Item]:
             item.content = [part(text=item.content)]
         if isinstance(item, _WITH_STATUS) and item.status is None:
             item.status = "completed"
-        if item.id is None and item.type != "compaction_trigger":  # a signal: takes no id
+        if item.id is None and item.type != COMPACTION_TRIGGER:  # a signal: takes no id
             item.id = new_item_id(item.type)
         extra = item.__pydantic_extra__
         if extra and None in extra.values():

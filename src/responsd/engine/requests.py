@@ -16,6 +16,7 @@ from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
 from responsd.tools.mcp import function_name
 from responsd.types.content import InputText, OutputText
 from responsd.types.items import (
+    COMPACTION_TRIGGER,
     AdditionalTools,
     CustomToolCallOutput,
     FunctionCallOutput,
@@ -208,9 +209,6 @@ def check_context_fields(request: ContextFields) -> None:
         check_items(without_trigger(request.input)[0], "input")
         for i, item in enumerate(request.input):
             _check_item_parts(item, f"input[{i}]")
-
-
-COMPACTION_TRIGGER = "compaction_trigger"
 
 
 def without_trigger(items: list[Any]) -> tuple[list[Any], bool]:

@@ -193,6 +193,9 @@ class OtherItem(WireModel):
     id: str | None = None
 
 
+COMPACTION_TRIGGER = "compaction_trigger"
+"""A final input item asking the response to compact its context (a signal, not content)."""
+
 # Items produced by hosted or client-side tools that a client may pass back. They are
 # accepted and stored as-is; a provider leaves them out of the model's context.
 OTHER_ITEM_TYPES = frozenset(
@@ -212,8 +215,8 @@ OTHER_ITEM_TYPES = frozenset(
         "tool_search_output",
         "program",
         "program_output",
-        # Parsed so that it can be refused by name (engine.requests.UNSUPPORTED_ITEMS).
-        "compaction_trigger",
+        # Honoured only as the final input item (engine.requests.without_trigger).
+        COMPACTION_TRIGGER,
     }
 )
 
