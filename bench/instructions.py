@@ -7,10 +7,11 @@ run to run (±1% here), so this is the bench for small changes, before and after
 responsd's app runs in this process under `valgrind --tool=callgrind` (ASGI calls made
 here, no uvicorn and no sockets in front; the scripted upstream in its own process, not
 counted), twice: once with N/3 requests and once with N, so start-up cancels out. Counted:
-a fresh stored request, and one more turn on a chain DEPTH turns deep (each continuing the
-same response, as `bench.overhead` does). Timers that tick by the wall clock (the queue
-polls) are stopped, and hash randomisation is fixed: valgrind runs ~50× slower, and both
-would add work per request that depends on that speed.
+a fresh stored request, one more turn on a chain DEPTH turns deep (each continuing the
+same response, as `bench.overhead` does), and a streamed long answer (~250 chunks from the
+upstream, ~250 events to the client: what each streamed token costs). Timers that tick by
+the wall clock (the queue polls) are stopped, and hash randomisation is fixed: valgrind runs
+~50× slower, and both would add work per request that depends on that speed.
 
 Not counted: what instructions cannot show (cache misses: a deep turn touching 2,000
 items costs more time than its instruction count says; system calls in the kernel).
@@ -32,6 +33,9 @@ import orjson
 from bench.overhead import _process
 from bench.servers import free_port
 
+STREAMED = -1
+"""`depth` of the streamed long answer's runs (no chain)."""
+
 
 def count(upstream: str, requests: int, depth: int) -> int:
     """Instructions valgrind counted for a run of this module's `--drive` mode."""
@@ -47,7 +51,8 @@ def count(upstream: str, requests: int, depth: int) -> int:
 
 def drive(upstream: str, requests: int, depth: int) -> None:
     """`requests` stored requests through the app in this process (a chain first, if
-    `depth`: then each request continues its last response)."""
+    `depth`: then each request continues its last response; STREAMED: a streamed long
+    answer each)."""
     import uvloop
 
     import responsd.engine.background as background
@@ -69,6 +74,10 @@ def drive(upstream: str, requests: int, depth: int) -> None:
             )
             await to_app.put({"type": "lifespan.startup"})
             assert (await from_app.get())["type"] == "lifespan.startup.complete"
+            if depth == STREAMED:
+                for _ in range(requests):
+                    await _create(app, {"input": "!long", "stream": True})
+                return
             head = None
             for turn in range(depth):
                 head = await _create(app, {"input": f"turn {turn}", "previous_response_id": head})
@@ -113,6 +122,11 @@ async def _create(app, fields: dict) -> str:
     await app(scope, receive, send)
     if sent[0]["status"] != 200:
         raise RuntimeError(f"POST /v1/responses answered {sent[0]['status']}: {sent[1:]}")
+    if fields.get("stream"):
+        body = b"".join(message.get("body", b"") for message in sent[1:])
+        if b"event: response.completed" not in body:
+            raise RuntimeError(f"the stream did not complete: {body[-500:]!r}")
+        return ""
     return orjson.loads(sent[1]["body"])["id"]
 
 
@@ -138,9 +152,15 @@ def main() -> None:
         f"{upstream}/v1/models",
     ):
         figures = {}
-        for label, depth in (("fresh stored request", 0), (f"turn {args.depth + 1}", args.depth)):
-            extra = count(f"{upstream}/v1", many, depth) - count(f"{upstream}/v1", few, depth)
-            figures[label] = extra / (many - few)
+        runs = (
+            ("fresh stored request", 0, few, many),
+            (f"turn {args.depth + 1}", args.depth, few, many),
+            # ~8x a fresh request's work each: fewer of them
+            ("streamed long answer", STREAMED, max(1, few // 8), max(2, many // 8)),
+        )
+        for label, depth, low, high in runs:
+            extra = count(f"{upstream}/v1", high, depth) - count(f"{upstream}/v1", low, depth)
+            figures[label] = extra / (high - low)
     fresh = figures["fresh stored request"]
     for label, value in figures.items():
         print(f"{label:28} {value / 1e6:6.3f} M instructions   {value / fresh:.2f}x")

@@ -6,7 +6,8 @@ on loopback, then measures, side by side in one run:
   - requests/s with CONCURRENCY requests in flight: direct vs responsd;
   - time to first event of a stream: direct first chunk vs responsd's response.created;
   - responsd's CPU per request one at a time, with 16 and with 32 in flight, and one at a
-    time for a long answer (~250 streamed chunks from the upstream: "!long");
+    time for a long answer (~250 streamed chunks from the upstream: "!long"), and for the
+    same answer streamed to the client (~250 events);
   - one more turn on a 50-turn and a 1,000-turn previous_response_id chain vs a fresh turn,
     and what responsd adds over the same upstream request sent directly (a 2,001-message
     request costs the upstream itself more than a 1-message one);
@@ -149,9 +150,19 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
             body = {**create, "input": "!long"}
             (await client.post(f"{responsd}/v1/responses", json=body)).raise_for_status()
 
+        async def streamed_long():
+            body = {**create, "input": "!long", "stream": True}
+            async with client.stream("POST", f"{responsd}/v1/responses", json=body) as reply:
+                reply.raise_for_status()
+                async for _ in reply.aiter_raw():
+                    pass
+
         cpu = _cpu_seconds(pid)
         await _throughput(through_long, n // 2, 1)
         cpu_long = (_cpu_seconds(pid) - cpu) / (n // 2) * 1000
+        cpu = _cpu_seconds(pid)
+        await _throughput(streamed_long, n // 2, 1)
+        cpu_streamed = (_cpu_seconds(pid) - cpu) / (n // 2) * 1000
         d_rps = await _throughput(direct, n)
         cpu = _cpu_seconds(pid)
         r_rps = await _throughput(through, n)
@@ -225,6 +236,7 @@ async def measure(upstream: str, responsd: str, n: int, pid: int, depth: int) ->
     print(f"{f'requests/s ({WIDE} in flight)':36}{'':10}{w_rps:10.0f}")
     print(f"{'responsd CPU per request, c=1 (ms)':36}{'':10}{cpu_c1:10.2f}{'':10}{'<= 1.0':>10}")
     print(f"{'  … a long answer, ~250 chunks (ms)':36}{'':10}{cpu_long:10.2f}")
+    print(f"{'  … the same streamed, ~250 events (ms)':36}{'':10}{cpu_streamed:10.2f}")
     print(f"{'  … with 16 in flight (ms)':36}{'':10}{cpu_c16:10.2f}")
     ratio = cpu_wide / cpu_c1
     print(

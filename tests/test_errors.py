@@ -154,6 +154,15 @@ def test_upstream_closing_early_fails_cleanly(http, upstream):
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "half"
 
 
+def test_a_stream_cut_after_many_deltas_keeps_all_their_text(http, upstream):
+    pieces = [f"part {n}, " for n in range(40)]
+    chunk = '{"choices": [{"index": 0, "delta": {"content": "%s"}, "finish_reason": null}]}'
+    upstream.script(Reply(raw_lines=[chunk % piece for piece in pieces]))
+    events, _ = stream_events(http, model="fake-model", input="x")
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "".join(pieces)
+
+
 def test_upstream_that_never_answers_times_out(make_client, upstream):
     client = make_client(upstream_timeout=UPSTREAM_TIMEOUT)
     upstream.script(Reply(text="late", delay=UPSTREAM_TIMEOUT * 3))

@@ -137,8 +137,8 @@ async def _closing(client: T) -> AsyncIterator[T]:
 
 
 async def _lines_of(http: UpstreamHTTP) -> list[bytes]:
-    async with http.stream_lines("/chat/completions", b"{}") as lines:
-        return [line async for line in lines if line]
+    async with http.stream_lines("/chat/completions", b"{}") as batches:
+        return [line async for lines in batches for line in lines if line]
 
 
 async def test_connections_are_kept_alive_and_requests_carry_the_key():
@@ -165,6 +165,30 @@ async def test_an_answer_left_unread_closes_its_connection():
             await anext(lines)  # a client that hung up after the first line
         assert await _lines_of(http) == OK
     assert origin.connections == 2
+
+
+async def test_a_big_answer_read_slowly_arrives_whole_and_in_order():
+    # ~1.4 MB of stream chunks, several times the client's read-ahead: a reader slower than
+    # the origin makes it pause reading the socket and resume, and what piled up in between
+    # comes as one piece.
+    lines = [b'data: {"n": %d}' % n for n in range(100_000)]
+    body = b"".join(b"%x\r\n%s\n\n\r\n" % (len(line) + 2, line) for line in lines)
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n"
+    async with (
+        Origin(lambda n: answer if n == 1 else _sse()) as origin,
+        _closing(UpstreamHTTP(origin.url(), None, 5, 5)) as http,
+    ):
+        got: list[bytes] = []
+        batches_seen = 0
+        async with http.stream_lines("/chat/completions", b"{}") as batches:
+            async for batch in batches:
+                batches_seen += 1
+                got += [line for line in batch if line]
+                await asyncio.sleep(0.002)
+        assert got == lines
+        assert batches_seen < len(lines) // 10
+        assert await _lines_of(http) == OK  # read to its end: the connection is reused
+    assert origin.connections == 1
 
 
 async def test_compressed_and_unsized_answers_are_read_whole():

@@ -210,6 +210,13 @@ class OutputBuilder:
         return [ResponseOutputItemDoneEvent(output_index=r.output_index, item=item)]
 
     def text(self, delta: str, logprobs: Sequence[TokenLogprob] = ()) -> Events:
+        m = self.message
+        cited = self.citations is not None and bool(self.citations.sources)
+        if m is not None and m.kind == "text" and not cited:
+            # A token of the text being written, no sources to cite: nearly every delta.
+            if logprobs:
+                m.logprobs += logprobs
+            return self._text_events(delta, [])
         events = self._open_part("text")
         m = self.open_message
         m.logprobs += logprobs

@@ -22,7 +22,7 @@ from responsd.engine.compaction import summarize, summary_request
 from responsd.engine.context import compacted
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
-from responsd.engine.reducer import apply
+from responsd.engine.reducer import Reducer
 from responsd.engine.steps import NextStep, NextStepFinish, NextStepRunAgain, NextStepRunTools
 from responsd.engine.strict_schema import check_arguments
 from responsd.engine.tool_jobs import run_jobs
@@ -88,8 +88,7 @@ class ResponseRun:
         self.live = live
         """Someone reads the events as they come (a stream, a socket, a background run's log);
         when not, a turn's deltas are joined first: one event per run of text, not per token."""
-        self.snapshot: Response = p.snapshot
-        """The response as of the last emitted event (what a cancel stores)."""
+        self._reducer = Reducer(p.snapshot)
         self.failure: ResponsdError | None = None
         """Set when the run failed; non-streaming callers turn it into an HTTP error."""
         self.final_json: str | None = None
@@ -116,13 +115,18 @@ class ResponseRun:
         self._tool_choice = p.model_request.tool_choice
         self._functions = list(p.model_request.tools)
 
+    @property
+    def snapshot(self) -> Response:
+        """The response as of the last emitted event (what a cancel stores)."""
+        return self._reducer.snapshot
+
     def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
         return self._events()
 
     def _emit(self, event: ResponseStreamEvent) -> ResponseStreamEvent:
         event.sequence_number = self._sequence
         self._sequence += 1
-        self.snapshot = apply(self.snapshot, event)
+        self._reducer.apply(event)
         return event
 
     async def _events(self) -> AsyncIterator[ResponseStreamEvent]:

@@ -144,19 +144,15 @@ class OpenAIChatModel:
         body = self._body(request, tool_table(request.tools))
         body["max_tokens"] = 1
         usage = None
-        async for delta in self._deltas(body, tool_table(request.tools)):
+        async for delta in self._deltas(request, body):
             if isinstance(delta, UsageDelta):
                 usage = delta
         if usage is None:
             raise ProviderError("The upstream does not report usage, so tokens cannot be counted.")
         return usage.input_tokens
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
-        tools = tool_table(request.tools)
-        work = unconverted(request, self._reasoning_history(request))
-        body = await offload(work, self._body, request, tools)
-        async for delta in self._deltas(body, tools):
-            yield delta
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelDelta]:
+        return self._deltas(request)
 
     def _body(self, request: ModelRequest, tools: dict[str, ToolSpec]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -192,24 +188,31 @@ class OpenAIChatModel:
         return history.get(request.reasoning_context or "", self._config.reasoning_history)
 
     async def _deltas(
-        self, body: dict[str, Any], tools: dict[str, ToolSpec]
+        self, request: ModelRequest, body: dict[str, Any] | None = None
     ) -> AsyncIterator[ModelDelta]:
+        """The upstream's answer to `request` (sent as `body` when given) as deltas. One
+        generator from the request to the deltas: every layer of them costs each token."""
+        tools = tool_table(request.tools)
+        if body is None:
+            work = unconverted(request, self._reasoning_history(request))
+            body = await offload(work, self._body, request, tools)
         state = _StreamState(tools, ThinkSplitter() if self._config.think_tags else None)
         if body.get("logprobs"):
             state.top_logprobs = body["top_logprobs"]
         done = False
-        async with self._http.stream_lines("/chat/completions", body_json(body)) as lines:
+        async with self._http.stream_lines("/chat/completions", body_json(body)) as batches:
             # Read to the end even after [DONE]: a body left unread closes the connection
             # instead of returning it to the pool.
-            async for line in lines:
-                if done or not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    done = True
-                    continue
-                for delta in _chunk_deltas(_parse_chunk(data), state):
-                    yield state.count(delta)
+            async for lines in batches:
+                for line in lines:
+                    if done or not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        done = True
+                        continue
+                    for delta in _chunk_deltas(_parse_chunk(data), state):
+                        yield state.count(delta)
         if not done and state.finish is None:
             raise ProviderError("The upstream closed the stream before finishing its answer.")
         if state.think is not None:

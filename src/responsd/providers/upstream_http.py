@@ -61,9 +61,10 @@ class UpstreamHTTP:
     @asynccontextmanager
     async def stream_lines(
         self, path: str, body: bytes | Sequence[bytes]
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """POST `body` (bytes, or pieces of it); the lines of the answer (an error status
-        raises ProviderError)."""
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+        """POST `body` (bytes, or pieces of it); the lines of the answer, in batches: each
+        list holds the complete lines that arrived together (an error status raises
+        ProviderError)."""
         try:
             async with self._client.request("POST", path, body) as answer:
                 if answer.status >= 400:
@@ -73,17 +74,16 @@ class UpstreamHTTP:
             raise map_transport_error(exc) from exc
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
     pending = b""
     async for chunk in chunks:
         pending += chunk
         if b"\n" not in chunk:
             continue
         *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.rstrip(b"\r")
+        yield [line.rstrip(b"\r") for line in lines]
     if pending:
-        yield pending.rstrip(b"\r")
+        yield [pending.rstrip(b"\r")]
 
 
 def error_message(payload: Any) -> str:
