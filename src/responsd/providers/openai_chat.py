@@ -82,12 +82,15 @@ class _StreamState:
     top_logprobs: int | None = None
     """Alternatives per token asked for; None: no log probabilities asked for."""
 
-    def count(self, delta: ModelDelta) -> ModelDelta:
-        if isinstance(delta, ReasoningDelta):
-            self.reasoning_chars += len(delta.text)
-        elif isinstance(delta, TextDelta):
-            self.text_chars += len(delta.text)
-        return delta
+    # Text and reasoning deltas are made here, counted as they are made (for final_usage).
+
+    def reasoning(self, text: str) -> ReasoningDelta:
+        self.reasoning_chars += len(text)
+        return ReasoningDelta(text)
+
+    def text(self, text: str, logprobs: tuple[TokenLogprob, ...] = ()) -> TextDelta:
+        self.text_chars += len(text)
+        return TextDelta(text, logprobs)
 
     def final_usage(self) -> UsageDelta | None:
         usage = self.usage
@@ -212,14 +215,12 @@ class OpenAIChatModel:
                         done = True
                         continue
                     for delta in _chunk_deltas(_parse_chunk(data), state):
-                        yield state.count(delta)
+                        yield delta
         if not done and state.finish is None:
             raise ProviderError("The upstream closed the stream before finishing its answer.")
         if state.think is not None:
             for kind, piece in state.think.flush():
-                yield state.count(
-                    ReasoningDelta(piece) if kind == "reasoning" else TextDelta(piece)
-                )
+                yield state.reasoning(piece) if kind == "reasoning" else state.text(piece)
         for index, parts in state.custom_inputs.items():
             yield ToolCallDelta(index, _unwrap_custom_input("".join(parts)))
         usage = state.final_usage()
@@ -260,22 +261,23 @@ def _chunk_deltas(chunk: dict[str, Any], state: _StreamState) -> list[ModelDelta
         # vLLM and SGLang name it reasoning_content; Ollama and newer vLLM, reasoning.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
-            deltas.append(ReasoningDelta(reasoning))
-        if delta.get("content"):
+            deltas.append(state.reasoning(reasoning))
+        content = delta.get("content")
+        if content:
             logprobs = (
                 ()
                 if state.top_logprobs is None
                 else _token_logprobs(choice.get("logprobs"), state.top_logprobs)
             )
             if state.think is None:
-                deltas.append(TextDelta(delta["content"], logprobs))
+                deltas.append(state.text(content, logprobs))
             else:
                 # Split by think tags, the tokens go with the chunk's first answer text.
-                for kind, piece in state.think.feed(delta["content"]):
+                for kind, piece in state.think.feed(content):
                     if kind == "reasoning":
-                        deltas.append(ReasoningDelta(piece))
+                        deltas.append(state.reasoning(piece))
                     else:
-                        deltas.append(TextDelta(piece, logprobs))
+                        deltas.append(state.text(piece, logprobs))
                         logprobs = ()
         if delta.get("refusal"):
             deltas.append(RefusalDelta(delta["refusal"]))
