@@ -15,6 +15,8 @@ ITEM_PREFIXES = {
     "mcp_approval_request": "mcpr",
     "mcp_approval_response": "mcpa",
     "file_search_call": "fs",
+    "tool_search_call": "tsc",
+    "tool_search_output": "tso",
 }
 
 

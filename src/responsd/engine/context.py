@@ -17,7 +17,7 @@ from responsd.tools.registry import TOOL_ITEMS, model_items
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
-    AdditionalTools,
+    TOOL_SOURCES,
     Compaction,
     CustomToolCall,
     CustomToolCallOutput,
@@ -153,14 +153,14 @@ class Facts:
     sealed: bool = False
     """Some item is sealed reasoning or a compaction (model_view opens those)."""
     added_tools: bool = False
-    """Some item adds tools (additional_tools: plan_tools reads those)."""
+    """Some item adds tools (additional_tools, tool_search_output: plan_tools reads those)."""
 
     def plus(self, items: list[Item]) -> "Facts":
         return Facts(
             self.files or any(map(has_files, items)),
             self.tool_items or any(isinstance(item, TOOL_ITEMS) for item in items),
             self.sealed or any(map(_sealed, items)),
-            self.added_tools or any(isinstance(item, AdditionalTools) for item in items),
+            self.added_tools or any(isinstance(item, TOOL_SOURCES) for item in items),
         )
 
 

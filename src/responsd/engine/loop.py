@@ -51,7 +51,7 @@ from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.tools.registry import ToolContext, ToolOptions, builtin_tool
 from responsd.types.events import ResponseStreamEvent
-from responsd.types.items import AdditionalTools, Compaction, Item
+from responsd.types.items import TOOL_SOURCES, Compaction, Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import ConversationRef, ReasoningEcho, Response, ResponseStatus
 
@@ -171,9 +171,9 @@ class Engine:
             check_answers(history, items)
             # Tools added in the context stay, also before a compaction: scanned in full.
             scanned = history if facts is None or facts.added_tools else []
-            added = [(where, item) for item in scanned if isinstance(item, AdditionalTools)]
+            added = [(where, item) for item in scanned if isinstance(item, TOOL_SOURCES)]
             for i, item in enumerate(items):
-                if isinstance(item, AdditionalTools):
+                if isinstance(item, TOOL_SOURCES):
                     added.append((f"input[{i}]", item))
             plan = plan_tools(request, added)
             view = context_view(history_view, input_view, self.keys, where, citations, facts)
@@ -258,7 +258,7 @@ class Engine:
     async def _builtins(
         self, request: ResponseCreateRequest, citations: Citations
     ) -> list[BuiltinTool]:
-        context = ToolContext(self.library, frozenset(request.include), citations)
+        context = ToolContext(self.library, frozenset(request.include), citations, request.tools)
         tools = []
         for i, config in enumerate(request.tools):
             tool = builtin_tool(config, self.options.tools, context)

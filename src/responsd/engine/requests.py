@@ -14,6 +14,8 @@ from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
 from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
 from responsd.tools.mcp import function_name
+from responsd.tools.tool_search import FUNCTION as TOOL_SEARCH_FUNCTION
+from responsd.tools.tool_search import deferred
 from responsd.types.content import InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
@@ -23,6 +25,7 @@ from responsd.types.items import (
     Item,
     McpApprovalRequest,
     McpApprovalResponse,
+    ToolSearchOutput,
 )
 from responsd.types.requests import (
     ContextFields,
@@ -43,6 +46,7 @@ from responsd.types.tools import (
     ToolChoiceCustom,
     ToolChoiceFunction,
     ToolChoiceHosted,
+    ToolSearchTool,
 )
 
 LOGPROBS = "message.output_text.logprobs"
@@ -255,29 +259,22 @@ def _check_item_parts(item: object, where: str) -> None:
 
 
 def plan_tools(
-    request: ContextFields, added: Sequence[tuple[str, AdditionalTools]] = ()
+    request: ContextFields,
+    added: Sequence[tuple[str, AdditionalTools | ToolSearchOutput]] = (),
 ) -> ToolPlan:
-    """The tools of `request`, then those its context adds (`added`: additional_tools items
-    with where they are, oldest first; a tool added again replaces the one of its name)."""
+    """The tools of `request`, then those its context adds (`added`: additional_tools and
+    tool_search_output items with where they are, oldest first; a tool added again replaces
+    the one of its name). With a tool_search tool, deferred tools wait for a search."""
     plan = ToolPlan()
+    searching = any(isinstance(tool, ToolSearchTool) for tool in request.tools)
     for i, tool in enumerate(request.tools):
-        specs = _specs(tool, f"tools[{i}]")
+        specs = _specs(tool, f"tools[{i}]", skip_deferred=searching)
         if specs is not None:
             plan.specs.extend(specs)
         elif isinstance(tool, HostedTool):
             plan.skipped.append(tool.type)
     for where, item in added:
-        for j, tool in enumerate(item.tools):
-            specs = _specs(tool, f"{where}.tools[{j}]")
-            if specs is None:
-                raise UnsupportedParameterError(
-                    "Only function, custom and namespace tools can be added in an "
-                    f"additional_tools item; list '{tool.type}' in `tools`.",
-                    param=f"{where}.tools[{j}]",
-                )
-            names = {(spec.namespace, spec.name) for spec in specs}
-            kept = [spec for spec in plan.specs if (spec.namespace, spec.name) not in names]
-            plan.specs = kept + specs
+        plan.specs = load_tools(plan.specs, item, where)
     choice = request.tool_choice
     if isinstance(choice, str):
         plan.mode = choice
@@ -293,6 +290,13 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(FILE_SEARCH_FUNCTION)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type == "tool_search":
+        if not searching:
+            raise InvalidRequestError(
+                "tool_choice forces tool_search, but no tool_search tool is in `tools`.",
+                param="tool_choice",
+            )
+        plan.mode = ForcedTool(TOOL_SEARCH_FUNCTION)
     elif isinstance(choice, ToolChoiceAllowed):
         allowed = [
             _find(plan.specs, t.get("type"), t.get("name"))
@@ -307,7 +311,9 @@ def plan_tools(
             "yet.",
             param="tool_choice",
         )
-    runs_builtins = any(isinstance(tool, McpTool | FileSearchTool) for tool in request.tools)
+    runs_builtins = any(
+        isinstance(tool, McpTool | FileSearchTool | ToolSearchTool) for tool in request.tools
+    )
     if plan.mode == "required" and not plan.specs and not runs_builtins:
         raise InvalidRequestError(
             "tool_choice requires a tool call, but no tool the model can call was given.",
@@ -335,6 +341,7 @@ _ANSWERS = {
     "local_shell_call_output": "local_shell_call",
     "shell_call_output": "shell_call",
     "apply_patch_call_output": "apply_patch_call",
+    "tool_search_output": "tool_search_call",
 }
 
 
@@ -384,13 +391,34 @@ def check_answers(history: list[Item], input_items: list[Item]) -> None:
         )
 
 
-def _specs(tool: Tool, param: str) -> list[ToolSpec] | None:
-    """What a client tool is to the model (a namespace: its tools); None for a hosted one."""
+def load_tools(
+    specs: list[ToolSpec], item: AdditionalTools | ToolSearchOutput, where: str
+) -> list[ToolSpec]:
+    """`specs` with the tools of `item` (at `where`) joined: one of a name already there
+    replaces it."""
+    for j, tool in enumerate(item.tools):
+        found = _specs(tool, f"{where}.tools[{j}]")
+        if found is None:
+            raise UnsupportedParameterError(
+                f"Only function, custom and namespace tools can be given in a {item.type} "
+                f"item; list '{tool.type}' in `tools`.",
+                param=f"{where}.tools[{j}]",
+            )
+        names = {(spec.namespace, spec.name) for spec in found}
+        specs = [spec for spec in specs if (spec.namespace, spec.name) not in names] + found
+    return specs
+
+
+def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec] | None:
+    """What a client tool is to the model (a namespace: its tools); None for a hosted one.
+    `skip_deferred`: leave out the tools that wait for a search (`defer_loading`)."""
     if isinstance(tool, FunctionTool | CustomTool):
-        return [_spec(tool, None, param)]
+        return [] if skip_deferred and deferred(tool) else [_spec(tool, None, param)]
     if isinstance(tool, NamespaceTool):
         return [
-            _spec(inner, tool.name, f"{param}.tools[{j}]") for j, inner in enumerate(tool.tools)
+            _spec(inner, tool.name, f"{param}.tools[{j}]")
+            for j, inner in enumerate(tool.tools)
+            if not (skip_deferred and deferred(inner))
         ]
     return None
 

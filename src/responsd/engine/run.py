@@ -23,6 +23,7 @@ from responsd.engine.context import compacted
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
 from responsd.engine.reducer import Reducer
+from responsd.engine.requests import load_tools
 from responsd.engine.steps import NextStep, NextStepFinish, NextStepRunAgain, NextStepRunTools
 from responsd.engine.strict_schema import check_arguments
 from responsd.engine.tool_jobs import run_jobs
@@ -54,7 +55,7 @@ from responsd.types.events import (
     ResponseOutputItemDoneEvent,
     ResponseStreamEvent,
 )
-from responsd.types.items import Compaction, Message
+from responsd.types.items import Compaction, Message, ToolSearchOutput
 from responsd.types.response import (
     IncompleteDetails,
     InputTokensDetails,
@@ -156,6 +157,7 @@ class ResponseRun:
                 if isinstance(step, NextStepRunTools):
                     async for event in self._run_tools(step.jobs):
                         yield self._emit(event)
+                    self._load_found(step.jobs)
                     step = self._after_tools(step)
                     continue
                 if p.compact_at is not None and self.compaction is None:
@@ -283,11 +285,11 @@ class ResponseRun:
         if self.finish == "content_filter":
             return NextStepFinish("incomplete", "content_filter")
         if builder.builtin_calls:
-            jobs = [self._job(spec, arguments) for spec, arguments in builder.builtin_calls]
+            jobs = [job for call in builder.builtin_calls for job in self._jobs(*call)]
             return NextStepRunTools(jobs, then_stop=builder.client_calls > 0)
         return NextStepFinish()
 
-    def _job(self, spec, arguments: str) -> ToolJob:
+    def _jobs(self, spec, arguments: str) -> list[ToolJob]:
         for tool in self.p.builtins:
             if tool.owns(spec.name):
                 return tool.call(spec, arguments)
@@ -297,6 +299,16 @@ class ResponseRun:
         concurrent = self.p.request.parallel_tool_calls
         async for event in run_jobs(jobs, self.builder.take_index, concurrent):
             yield event
+
+    def _load_found(self, jobs: list[ToolJob]) -> None:
+        """Tools a search loaded join the model's tools from its next turn on."""
+        found = [job.item for job in jobs if isinstance(job.item, ToolSearchOutput)]
+        for item in found:
+            self._functions = load_tools(self._functions, item, "output")
+        if found:
+            self.engine.provider.validate(
+                dataclasses.replace(self.p.model_request, tools=self._functions)
+            )
 
     def _after_tools(self, step: NextStepRunTools) -> NextStep:
         if step.then_stop or any(job.awaits_client for job in step.jobs):

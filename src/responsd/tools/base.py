@@ -2,7 +2,7 @@
 
 A tool declares the functions the model may call (`functions`), may need work before the
 first model turn (`setup`, e.g. listing an MCP server's tools), turns each call the model
-makes into a `ToolJob`, and picks up calls a client approved in a later request (`resume`).
+makes into `ToolJob`s, and picks up calls a client approved in a later request (`resume`).
 A job is one output item: the engine opens it at the next `output_index`, runs it (several
 concurrently), folds its progress events into the response and closes it with the final
 item. The engine owns ids of responses, indices and sequence numbers; a tool owns its items.
@@ -54,8 +54,9 @@ class BuiltinTool(Protocol):
         """Whether `function` is one of this tool's functions."""
         ...
 
-    def call(self, spec: ToolSpec, arguments: str) -> ToolJob:
-        """The job for one call the model made to one of `functions()`."""
+    def call(self, spec: ToolSpec, arguments: str) -> list[ToolJob]:
+        """The jobs for one call the model made to one of `functions()` (most make one
+        item; a server-run tool search makes its call and its output)."""
         ...
 
     def resume(self, history: list[Item], input_items: list[Item]) -> list[ToolJob]:

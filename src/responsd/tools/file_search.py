@@ -127,11 +127,11 @@ class FileSearch:
     def owns(self, function: str) -> bool:
         return function == FUNCTION
 
-    def call(self, spec: ToolSpec, arguments: str) -> ToolJob:
+    def call(self, spec: ToolSpec, arguments: str) -> list[ToolJob]:
         item = FileSearchCall(
             id=new_item_id("file_search_call"), queries=_queries(arguments), status="in_progress"
         )
-        return ToolJob(item, lambda index: self._run(item, index))
+        return [ToolJob(item, lambda index: self._run(item, index))]
 
     async def _run(self, item: FileSearchCall, index: int) -> ToolProgress:
         ids: dict[str, Any] = {"item_id": item.id, "output_index": index}

@@ -76,8 +76,8 @@ class McpServerTool:
                 )
         if config.defer_loading:
             raise UnsupportedParameterError(
-                "Deferred MCP tools need tool search, which this server does not offer; "
-                "drop defer_loading.",
+                "Deferred MCP servers are not searchable on this server yet (tool_search "
+                "loads deferred functions and custom tools); drop defer_loading.",
                 param=f"{param}.defer_loading",
             )
         if config.allowed_callers and set(config.allowed_callers) != {"direct"}:
@@ -138,7 +138,7 @@ class McpServerTool:
     def owns(self, function: str) -> bool:
         return function in self._by_function
 
-    def call(self, spec: ToolSpec, arguments: str) -> ToolJob:
+    def call(self, spec: ToolSpec, arguments: str) -> list[ToolJob]:
         tool = self._by_function[spec.name]
         if self._needs_approval(tool):
             request = McpApprovalRequest(
@@ -147,8 +147,8 @@ class McpServerTool:
                 name=tool.name,
                 arguments=arguments,
             )
-            return ToolJob(request, awaits_client=True)
-        return self._call_job(tool.name, arguments, None)
+            return [ToolJob(request, awaits_client=True)]
+        return [self._call_job(tool.name, arguments, None)]
 
     def resume(self, history: list[Item], input_items: list[Item]) -> list[ToolJob]:
         requests = {

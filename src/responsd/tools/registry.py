@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from responsd.tools import file_search, mcp
+from responsd.tools import file_search, mcp, tool_search
 from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.types.items import (
@@ -18,8 +18,10 @@ from responsd.types.items import (
     McpApprovalResponse,
     McpCall,
     McpListTools,
+    ToolSearchCall,
+    ToolSearchOutput,
 )
-from responsd.types.tools import FileSearchTool, McpTool
+from responsd.types.tools import FileSearchTool, McpTool, ToolSearchTool
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class ToolContext:
     """The user's files (file_search.Searchable)."""
     include: frozenset[str] = frozenset()
     citations: Citations = field(default_factory=Citations)
+    tools: list[Any] = field(default_factory=list)
+    """The request's `tools` (tool_search searches its deferred ones)."""
 
 
 _FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool]] = {
@@ -47,6 +51,7 @@ _FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool]] =
     FileSearchTool: lambda config, _, c: file_search.FileSearch(
         config, c.library, "file_search_call.results" in c.include, c.citations
     ),
+    ToolSearchTool: lambda config, _, c: tool_search.ToolSearch(config, c.tools),
 }
 
 
@@ -56,7 +61,15 @@ def builtin_tool(config: object, options: ToolOptions, context: ToolContext) -> 
     return factory(config, options, context) if factory else None
 
 
-TOOL_ITEMS = (McpCall, McpApprovalRequest, McpApprovalResponse, McpListTools, FileSearchCall)
+TOOL_ITEMS = (
+    McpCall,
+    McpApprovalRequest,
+    McpApprovalResponse,
+    McpListTools,
+    FileSearchCall,
+    ToolSearchCall,
+    ToolSearchOutput,
+)
 """Items of built-in tools, which the model sees as function calls and results."""
 
 
@@ -64,4 +77,4 @@ def model_items(items: list[Item], citations: Citations | None = None) -> list[I
     """Built-in tool items as the model sees them (calls and their results as functions)."""
     if not any(isinstance(item, TOOL_ITEMS) for item in items):
         return items  # most histories: one cheap pass instead of two rebuilding ones
-    return file_search.model_items(mcp.model_items(items), citations)
+    return tool_search.model_items(file_search.model_items(mcp.model_items(items), citations))

@@ -186,6 +186,34 @@ class AdditionalTools(WireModel):
     tools: list[Tool]
 
 
+class ToolSearchCall(WireModel):
+    """The model searching the request's deferred tools (`tool_search`): run by this server
+    (`execution: server`, its output follows) or handed to the client (`client`), which
+    answers with a `tool_search_output`."""
+
+    type: Literal["tool_search_call"] = "tool_search_call"
+    id: str | None = None
+    call_id: str | None = None
+    arguments: Any = None
+    execution: Literal["server", "client"] = "server"
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+
+class ToolSearchOutput(WireModel):
+    """The tools a search loaded: they join the model's tools for the rest of the context."""
+
+    type: Literal["tool_search_output"] = "tool_search_output"
+    id: str | None = None
+    call_id: str | None = None
+    execution: Literal["server", "client"] = "server"
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+    tools: list[Tool]
+
+
+TOOL_SOURCES = (AdditionalTools, ToolSearchOutput)
+"""Items whose `tools` join the model's tools for the rest of the context."""
+
+
 class OtherItem(WireModel):
     """An item of a tool this server does not run (yet): kept in history, not shown to the model."""
 
@@ -211,8 +239,6 @@ OTHER_ITEM_TYPES = frozenset(
         "shell_call_output",
         "apply_patch_call",
         "apply_patch_call_output",
-        "tool_search_call",
-        "tool_search_output",
         "program",
         "program_output",
         # Honoured only as the final input item (engine.requests.without_trigger).
@@ -235,6 +261,8 @@ _MODELLED = {
     "mcp_approval_response",
     "file_search_call",
     "additional_tools",
+    "tool_search_call",
+    "tool_search_output",
 }
 
 
@@ -267,6 +295,8 @@ InputItem: TypeAlias = Annotated[
     | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
     | Annotated[FileSearchCall, Tag("file_search_call")]
     | Annotated[AdditionalTools, Tag("additional_tools")]
+    | Annotated[ToolSearchCall, Tag("tool_search_call")]
+    | Annotated[ToolSearchOutput, Tag("tool_search_output")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -295,5 +325,7 @@ Item: TypeAlias = (
     | McpApprovalResponse
     | FileSearchCall
     | AdditionalTools
+    | ToolSearchCall
+    | ToolSearchOutput
     | OtherItem
 )

@@ -8,7 +8,12 @@ from responsd.types._base import WireModel, omitted_when_none
 
 CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace"})
 """Tool types whose calls are returned to the client; every other type is a hosted tool."""
-_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {"mcp", "file_search", "computer_use_preview"}
+_MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {
+    "mcp",
+    "file_search",
+    "computer_use_preview",
+    "tool_search",
+}
 
 
 class FunctionTool(WireModel):
@@ -21,6 +26,8 @@ class FunctionTool(WireModel):
     """JSON Schema of the arguments object."""
     strict: bool | None = None
     """Whether the arguments must follow `parameters` exactly (passed to the model backend)."""
+    defer_loading: bool | None = omitted_when_none()
+    """With a `tool_search` tool: hidden from the model until a search loads it."""
 
 
 class CustomTool(WireModel):
@@ -122,6 +129,19 @@ class ComputerUsePreviewTool(HostedTool):
     display_height: int
 
 
+class ToolSearchTool(WireModel):
+    """Search over the request's deferred functions (`defer_loading`), run by this server
+    (`execution: server`, the default) or by the client (`client`: the model's call is handed
+    over, the client answers with the tools to load)."""
+
+    type: Literal["tool_search"] = "tool_search"
+    execution: Literal["server", "client"] | None = omitted_when_none()
+    description: str | None = omitted_when_none()
+    """Client execution: what the model is told the search does."""
+    parameters: dict[str, Any] | None = omitted_when_none()
+    """Client execution: the JSON Schema of the search's arguments."""
+
+
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     return kind if isinstance(kind, str) and kind in _MODELLED_TOOL_TYPES else "hosted"
@@ -134,6 +154,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[McpTool, Tag("mcp")]
     | Annotated[FileSearchTool, Tag("file_search")]
     | Annotated[ComputerUsePreviewTool, Tag("computer_use_preview")]
+    | Annotated[ToolSearchTool, Tag("tool_search")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]
