@@ -66,6 +66,9 @@ DESCRIPTION = (
     "next step."
 )
 CLIENT_DESCRIPTION = "Search for more tools to load; the tools found can be called afterwards."
+NOTHING_FOUND = (
+    "No tools found. Name one from the list in `paths`, or search with other words in `query`."
+)
 
 
 def deferred(tool: object) -> bool:
@@ -273,5 +276,5 @@ def _loaded_text(tools: list[Tool]) -> str:
         else:
             names.append(getattr(tool, "name", tool.type))
     if not names:
-        return "No tools found."
+        return NOTHING_FOUND
     return "Loaded, and callable from now on: " + ", ".join(names) + "."
