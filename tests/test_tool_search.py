@@ -239,3 +239,23 @@ def test_hosted_tools_cannot_be_loaded(client, http, upstream):
     )
     assert reply.status_code == 400
     assert reply.json()["error"]["param"] == "input[0].tools[0]"
+
+
+def test_a_compacted_window_keeps_what_searches_loaded(client, upstream):
+    upstream.script(
+        Reply(tool_calls=[Call("tool_search", '{"paths": ["get_weather"]}')]),
+        Reply(text="Loaded."),
+        Reply(text="The user wants the weather."),  # the summary
+        Reply(text="ok"),
+    )
+    first = client.responses.create(model="fake-model", input="weather?", tools=TOOLS)
+    reply = client.responses.with_raw_response.compact(
+        model="fake-model", previous_response_id=first.id
+    )
+    window = reply.http_response.json()["output"]
+    assert [item["type"] for item in window] == ["message", "additional_tools", "compaction"]
+    assert [tool["name"] for tool in window[1]["tools"]] == ["get_weather"]
+    client.responses.create(
+        model="fake-model", input=[*window, {"role": "user", "content": "Go"}], tools=TOOLS
+    )
+    assert sorted(_functions(upstream.requests[-1])) == ["echo", "get_weather", "tool_search"]

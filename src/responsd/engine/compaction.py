@@ -19,7 +19,7 @@ from responsd.engine.truncation import fit_context
 from responsd.ids import new_id
 from responsd.providers.base import ModelRequest, Provider, TextDelta, UsageDelta
 from responsd.types.content import InputText
-from responsd.types.items import AdditionalTools, Compaction, Item, Message
+from responsd.types.items import AdditionalTools, Compaction, Item, Message, ToolSearchOutput
 from responsd.types.requests import CompactRequest
 
 if TYPE_CHECKING:
@@ -49,9 +49,11 @@ async def compact(engine: "Engine", request: CompactRequest) -> dict[str, Any]:
     engine.provider.admit()
     summary, usage = await summarize(engine.provider, model_request)
     sealed = engine.keys.seal("compaction", {"summary": summary})
-    # What the summary does not stand for: the user's own words, and tools added in context.
-    kept = [i for i in (*history, *items) if _kept(i)]
-    output = [*kept, Compaction(id=new_id("cmp"), encrypted_content=sealed)]
+    output = [
+        *_kept(history),
+        *_kept(items),
+        Compaction(id=new_id("cmp"), encrypted_content=sealed),
+    ]
     return {
         "id": new_id("resp"),
         "object": "response.compaction",
@@ -67,8 +69,16 @@ async def compact(engine: "Engine", request: CompactRequest) -> dict[str, Any]:
     }
 
 
-def _kept(item: Item) -> bool:
-    return isinstance(item, AdditionalTools) or (isinstance(item, Message) and item.role == "user")
+def _kept(items: list[Item]) -> list[Item]:
+    """What the summary does not stand for: the user's own words, and the tools the context
+    added (a search's loaded tools as the additional_tools item that keeps them loaded)."""
+    kept: list[Item] = []
+    for item in items:
+        if isinstance(item, AdditionalTools) or (isinstance(item, Message) and item.role == "user"):
+            kept.append(item)
+        elif isinstance(item, ToolSearchOutput) and item.tools:
+            kept.append(AdditionalTools(tools=item.tools))
+    return kept
 
 
 def summary_request(
