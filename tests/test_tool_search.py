@@ -198,6 +198,11 @@ def test_tool_choice_can_force_the_search(client, upstream):
             "tools[0].parameters",
         ),
         ([ECHO], {"type": "tool_search"}, "tool_choice"),
+        (  # a deferred tool is checked when the request arrives, not when it is loaded
+            [{"type": "tool_search"}, {**WEATHER, "strict": True}],
+            None,
+            "tools[1].parameters",
+        ),
     ],
 )
 def test_bad_searches_are_a_400_naming_the_field(http, upstream, tools, choice, param):

@@ -411,16 +411,18 @@ def load_tools(
 
 def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec] | None:
     """What a client tool is to the model (a namespace: its tools); None for a hosted one.
-    `skip_deferred`: leave out the tools that wait for a search (`defer_loading`)."""
+    `skip_deferred`: leave out the tools that wait for a search (`defer_loading`), checked
+    all the same (a bad schema is the request's error, not the search's)."""
     if isinstance(tool, FunctionTool | CustomTool):
-        return [] if skip_deferred and deferred(tool) else [_spec(tool, None, param)]
-    if isinstance(tool, NamespaceTool):
-        return [
-            _spec(inner, tool.name, f"{param}.tools[{j}]")
+        pairs = [(tool, _spec(tool, None, param))]
+    elif isinstance(tool, NamespaceTool):
+        pairs = [
+            (inner, _spec(inner, tool.name, f"{param}.tools[{j}]"))
             for j, inner in enumerate(tool.tools)
-            if not (skip_deferred and deferred(inner))
         ]
-    return None
+    else:
+        return None
+    return [spec for source, spec in pairs if not (skip_deferred and deferred(source))]
 
 
 def _spec(tool: FunctionTool | CustomTool, namespace: str | None, param: str) -> ToolSpec:
