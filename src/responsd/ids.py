@@ -17,6 +17,10 @@ ITEM_PREFIXES = {
     "file_search_call": "fs",
     "tool_search_call": "tsc",
     "tool_search_output": "tso",
+    "apply_patch_call": "apc",
+    "apply_patch_call_output": "apco",
+    "shell_call": "sh",
+    "shell_call_output": "sho",
 }
 
 

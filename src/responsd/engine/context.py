@@ -28,6 +28,7 @@ from responsd.types.items import (
     ItemReference,
     Message,
     Reasoning,
+    ShellCallOutput,
 )
 
 COMPACTION_PREFIX = "Summary of the conversation so far:\n"
@@ -44,7 +45,14 @@ class ContextStore(Protocol):
     async def find_items(self, item_ids: list[str]) -> dict[str, str]: ...
 
 
-_WITH_STATUS = (Message, FunctionCall, FunctionCallOutput, CustomToolCall, CustomToolCallOutput)
+_WITH_STATUS = (
+    Message,
+    FunctionCall,
+    FunctionCallOutput,
+    CustomToolCall,
+    CustomToolCallOutput,
+    ShellCallOutput,
+)
 
 
 def normalize_input(value: str | list[Item]) -> list[Item]:

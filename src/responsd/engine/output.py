@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 from responsd.engine.citations import CitationFilter
 from responsd.ids import new_item_id
 from responsd.providers.base import TokenLogprob, ToolSpec
+from responsd.tools import client_run
 from responsd.tools.file_search import Citations
 from responsd.types.content import ContentPart, OutputText, ReasoningText, Refusal, SummaryText
 from responsd.types.events import (
@@ -275,7 +276,10 @@ class OutputBuilder:
             return []
         self.client_calls += 1
         events = self._close_message("completed")
-        kind = "custom_tool_call" if spec.kind == "custom" else "function_call"
+        kind = _CALL_ITEMS.get(spec.kind, "function_call")
+        if spec.kind in _TYPED:  # shown whole once its arguments are (they make the item)
+            self.calls[index] = _OpenCall(new_item_id(kind), -1, call_id, spec)
+            return events
         call = _OpenCall(new_item_id(kind), self.take_index(), call_id, spec)
         self.calls[index] = call
         events.append(
@@ -288,7 +292,7 @@ class OutputBuilder:
         if call is None:
             return []  # a dropped call, or fragments before any start: nothing to show
         call.chunks.append(delta)
-        if call.spec.builtin:
+        if call.spec.builtin or call.spec.kind in _TYPED:
             return []
         cls = (
             ResponseCustomToolCallInputDeltaEvent
@@ -302,10 +306,14 @@ class OutputBuilder:
         for call in list(self.calls.values()):
             if call.spec.builtin:
                 self.builtin_calls.append((call.spec, "".join(call.chunks)))
-        for call in sorted(self.calls.values(), key=lambda c: c.output_index):
+        # Typed calls (no index yet) last: their items are made now, in the order written.
+        for call in sorted(self.calls.values(), key=lambda c: (c.output_index < 0, c.output_index)):
             if call.spec.builtin:
                 continue
             text = "".join(call.chunks)
+            if call.spec.kind in _TYPED:
+                events += self._typed_call(call, text, status)
+                continue
             if call.spec.kind == "custom":
                 events.append(
                     ResponseCustomToolCallInputDoneEvent(
@@ -327,6 +335,23 @@ class OutputBuilder:
             events.append(ResponseOutputItemDoneEvent(output_index=call.output_index, item=item))
         self.calls.clear()
         return events
+
+    def _typed_call(
+        self, call: _OpenCall, text: str, status: Literal["completed", "incomplete"]
+    ) -> Events:
+        """An apply_patch or shell call, added and done at once. Arguments that make no such
+        call show nothing: the strict check then fails the turn with the reason, and a call
+        cut short (incomplete) has no operation or command to show."""
+        item = client_run.call_item(call.spec, call.call_id, text, call.item_id)
+        if status == "completed":
+            self.strict_calls.append((call.spec, text))
+        if item is None or status != "completed":
+            return []
+        index = call.output_index = self.take_index()
+        return [
+            ResponseOutputItemAddedEvent(output_index=index, item=item),
+            ResponseOutputItemDoneEvent(output_index=index, item=item.model_copy()),
+        ]
 
     def _open_part(self, kind: Literal["text", "refusal"]) -> Events:
         events: Events = []
@@ -400,6 +425,15 @@ class OutputBuilder:
         events.append(ResponseOutputItemDoneEvent(output_index=m.output_index, item=item))
         self.message = None
         return events
+
+
+_CALL_ITEMS = {
+    "custom": "custom_tool_call",
+    "apply_patch": "apply_patch_call",
+    "shell": "shell_call",
+}
+_TYPED = frozenset({"apply_patch", "shell"})
+"""Tools whose calls are items of their own, made of the complete arguments."""
 
 
 def _call_item(

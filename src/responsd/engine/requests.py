@@ -12,6 +12,7 @@ import jsonschema
 from responsd.engine.strict_schema import normalize, problem
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
+from responsd.tools import client_run
 from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
 from responsd.tools.mcp import function_name
 from responsd.tools.tool_search import FUNCTION as TOOL_SEARCH_FUNCTION
@@ -35,12 +36,14 @@ from responsd.types.requests import (
 )
 from responsd.types.text import FormatJSONSchema
 from responsd.types.tools import (
+    ApplyPatchTool,
     CustomTool,
     FileSearchTool,
     FunctionTool,
     HostedTool,
     McpTool,
     NamespaceTool,
+    ShellTool,
     Tool,
     ToolChoiceAllowed,
     ToolChoiceCustom,
@@ -271,8 +274,9 @@ def plan_tools(
         specs = _specs(tool, f"tools[{i}]", skip_deferred=searching)
         if specs is not None:
             plan.specs.extend(specs)
-        elif isinstance(tool, HostedTool):
+        elif isinstance(tool, HostedTool | ShellTool):  # a shell in a hosted container too
             plan.skipped.append(tool.type)
+    _check_typed_names(request.tools, plan.specs)
     for where, item in added:
         plan.specs = load_tools(plan.specs, item, where)
     choice = request.tool_choice
@@ -297,11 +301,17 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(TOOL_SEARCH_FUNCTION)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type in ("apply_patch", "shell"):
+        plan.mode = ForcedTool(_find(plan.specs, choice.type, choice.type).name)
     elif isinstance(choice, ToolChoiceAllowed):
         allowed = [
             _find(plan.specs, t.get("type"), t.get("name"))
             for t in choice.tools
             if t.get("type") in ("function", "custom")
+        ] + [
+            _find(plan.specs, t["type"], t["type"])
+            for t in choice.tools
+            if t.get("type") in ("apply_patch", "shell")
         ]
         plan.specs = allowed
         plan.mode = choice.mode
@@ -320,6 +330,19 @@ def plan_tools(
             param="tool_choice",
         )
     return plan
+
+
+def _check_typed_names(tools: list[Tool], specs: list[ToolSpec]) -> None:
+    """An apply_patch or shell tool is the model's function of that name: no other tool may
+    take it (its calls could not be told apart)."""
+    typed = {spec.name for spec in specs if spec.kind in ("apply_patch", "shell")}
+    for i, tool in enumerate(tools):
+        if isinstance(tool, FunctionTool | CustomTool) and tool.name in typed:
+            raise InvalidRequestError(
+                f"The {tool.type} tool '{tool.name}' has the name of the {tool.name} tool in "
+                "`tools`; rename it.",
+                param=f"tools[{i}].name",
+            )
 
 
 def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:
@@ -400,8 +423,8 @@ def load_tools(
         found = _specs(tool, f"{where}.tools[{j}]")
         if found is None:
             raise UnsupportedParameterError(
-                f"Only function, custom and namespace tools can be given in a {item.type} "
-                f"item; list '{tool.type}' in `tools`.",
+                f"Only function, custom, namespace, apply_patch and local shell tools can be "
+                f"given in a {item.type} item; list '{tool.type}' in `tools`.",
                 param=f"{where}.tools[{j}]",
             )
         names = {(spec.namespace, spec.name) for spec in found}
@@ -413,6 +436,14 @@ def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec
     """What a client tool is to the model (a namespace: its tools); None for a hosted one.
     `skip_deferred`: leave out the tools that wait for a search (`defer_loading`), checked
     all the same (a bad schema is the request's error, not the search's)."""
+    if isinstance(tool, ApplyPatchTool) or (isinstance(tool, ShellTool) and tool.local):
+        if tool.allowed_callers is not None and "direct" not in tool.allowed_callers:
+            raise UnsupportedParameterError(
+                f"This server runs no programs for the model, so a {tool.type} tool must allow "
+                "'direct' callers.",
+                param=f"{param}.allowed_callers",
+            )
+        return [client_run.spec(tool)]
     if isinstance(tool, FunctionTool | CustomTool):
         pairs = [(tool, _spec(tool, None, param))]
     elif isinstance(tool, NamespaceTool):

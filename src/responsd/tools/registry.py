@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from responsd.tools import file_search, mcp, tool_search
+from responsd.tools import client_run, file_search, mcp, tool_search
 from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.types.items import (
@@ -69,12 +69,15 @@ TOOL_ITEMS = (
     FileSearchCall,
     ToolSearchCall,
     ToolSearchOutput,
+    *client_run.ITEMS,
 )
-"""Items of built-in tools, which the model sees as function calls and results."""
+"""Items of built-in tools and of the typed tools clients run (apply_patch, shell), which
+the model sees as function calls and results."""
 
 
 def model_items(items: list[Item], citations: Citations | None = None) -> list[Item]:
     """Built-in tool items as the model sees them (calls and their results as functions)."""
     if not any(isinstance(item, TOOL_ITEMS) for item in items):
         return items  # most histories: one cheap pass instead of two rebuilding ones
-    return tool_search.model_items(file_search.model_items(mcp.model_items(items), citations))
+    items = file_search.model_items(mcp.model_items(items), citations)
+    return client_run.model_items(tool_search.model_items(items))

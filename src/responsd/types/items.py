@@ -210,6 +210,96 @@ class ToolSearchOutput(WireModel):
     tools: list[Tool]
 
 
+class CreateFile(WireModel):
+    type: Literal["create_file"] = "create_file"
+    path: str
+    diff: str
+    """The new file's lines, each prefixed with `+` (a V4A diff from nothing)."""
+
+
+class UpdateFile(WireModel):
+    type: Literal["update_file"] = "update_file"
+    path: str
+    diff: str
+    """A V4A diff of the file: `@@` hunks of context (` `), removed (`-`) and added (`+`) lines."""
+
+
+class DeleteFile(WireModel):
+    type: Literal["delete_file"] = "delete_file"
+    path: str
+
+
+PatchOperation: TypeAlias = Annotated[
+    CreateFile | UpdateFile | DeleteFile, Field(discriminator="type")
+]
+
+
+class ApplyPatchCall(WireModel):
+    """The model asking the client (its `apply_patch` tool) to create, change or delete a
+    file."""
+
+    type: Literal["apply_patch_call"] = "apply_patch_call"
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    operation: PatchOperation
+    status: Literal["in_progress", "completed"] = "completed"
+
+
+class ApplyPatchCallOutput(WireModel):
+    """The client's result for an `apply_patch_call`, linked by `call_id`."""
+
+    type: Literal["apply_patch_call_output"] = "apply_patch_call_output"
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    status: Literal["completed", "failed"]
+    output: str | None = omitted_when_none()
+
+
+class ShellAction(WireModel):
+    commands: list[str]
+    timeout_ms: int | None = None
+    max_output_length: int | None = None
+
+
+class ShellCall(WireModel):
+    """The model asking the client (its `shell` tool, local environment) to run commands."""
+
+    type: Literal["shell_call"] = "shell_call"
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    action: ShellAction
+    status: ItemStatus = "completed"
+    environment: dict[str, Any] | None = None
+    """Where the commands run: `{"type": "local"}` (the client's machine) for this server's
+    calls."""
+
+
+class ShellExit(WireModel):
+    type: Literal["exit"] = "exit"
+    exit_code: int
+
+
+class ShellTimeout(WireModel):
+    type: Literal["timeout"] = "timeout"
+
+
+class ShellOutput(WireModel):
+    stdout: str
+    stderr: str
+    outcome: Annotated[ShellExit | ShellTimeout, Field(discriminator="type")]
+
+
+class ShellCallOutput(WireModel):
+    """The client's result for a `shell_call`: each command's output, linked by `call_id`."""
+
+    type: Literal["shell_call_output"] = "shell_call_output"
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    output: list[ShellOutput]
+    max_output_length: int | None = None
+    status: ItemStatus | None = omitted_when_none()
+
+
 TOOL_SOURCES = (AdditionalTools, ToolSearchOutput)
 """Items whose `tools` join the model's tools for the rest of the context."""
 
@@ -235,10 +325,6 @@ OTHER_ITEM_TYPES = frozenset(
         "computer_call_output",
         "local_shell_call",
         "local_shell_call_output",
-        "shell_call",
-        "shell_call_output",
-        "apply_patch_call",
-        "apply_patch_call_output",
         "program",
         "program_output",
         # Honoured only as the final input item (engine.requests.without_trigger).
@@ -263,6 +349,10 @@ _MODELLED = {
     "additional_tools",
     "tool_search_call",
     "tool_search_output",
+    "apply_patch_call",
+    "apply_patch_call_output",
+    "shell_call",
+    "shell_call_output",
 }
 
 
@@ -297,6 +387,10 @@ InputItem: TypeAlias = Annotated[
     | Annotated[AdditionalTools, Tag("additional_tools")]
     | Annotated[ToolSearchCall, Tag("tool_search_call")]
     | Annotated[ToolSearchOutput, Tag("tool_search_output")]
+    | Annotated[ApplyPatchCall, Tag("apply_patch_call")]
+    | Annotated[ApplyPatchCallOutput, Tag("apply_patch_call_output")]
+    | Annotated[ShellCall, Tag("shell_call")]
+    | Annotated[ShellCallOutput, Tag("shell_call_output")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -327,5 +421,9 @@ Item: TypeAlias = (
     | AdditionalTools
     | ToolSearchCall
     | ToolSearchOutput
+    | ApplyPatchCall
+    | ApplyPatchCallOutput
+    | ShellCall
+    | ShellCallOutput
     | OtherItem
 )

@@ -13,6 +13,8 @@ _MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {
     "file_search",
     "computer_use_preview",
     "tool_search",
+    "apply_patch",
+    "shell",
 }
 
 
@@ -129,6 +131,29 @@ class ComputerUsePreviewTool(HostedTool):
     display_height: int
 
 
+class ApplyPatchTool(WireModel):
+    """File edits the client makes: the model writes `apply_patch_call` items (an operation
+    on one file: create, update with a V4A diff, delete), the client answers each with an
+    `apply_patch_call_output`."""
+
+    type: Literal["apply_patch"] = "apply_patch"
+    allowed_callers: list[Literal["direct", "programmatic"]] | None = omitted_when_none()
+
+
+class ShellTool(WireModel):
+    """Shell commands: with a `local` environment (the default) the client runs them (the
+    model writes `shell_call` items, the client answers with `shell_call_output`); a hosted
+    container is not available here (the tool is then withheld, as other hosted tools are)."""
+
+    type: Literal["shell"] = "shell"
+    environment: dict[str, Any] | None = omitted_when_none()
+    allowed_callers: list[Literal["direct", "programmatic"]] | None = omitted_when_none()
+
+    @property
+    def local(self) -> bool:
+        return self.environment is None or self.environment.get("type", "local") == "local"
+
+
 class ToolSearchTool(WireModel):
     """Search over the request's deferred functions (`defer_loading`), run by this server
     (`execution: server`, the default) or by the client (`client`: the model's call is handed
@@ -155,6 +180,8 @@ Tool: TypeAlias = Annotated[
     | Annotated[FileSearchTool, Tag("file_search")]
     | Annotated[ComputerUsePreviewTool, Tag("computer_use_preview")]
     | Annotated[ToolSearchTool, Tag("tool_search")]
+    | Annotated[ApplyPatchTool, Tag("apply_patch")]
+    | Annotated[ShellTool, Tag("shell")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]

@@ -1,0 +1,118 @@
+"""Typed tools the client runs: `apply_patch` and `shell` (local environment).
+
+Unlike a function, their calls have items of their own (`apply_patch_call` with an
+operation, `shell_call` with commands), and their results too (`apply_patch_call_output`,
+`shell_call_output`). Here: the function each is to the model (a strict JSON schema), the
+call item made from the arguments the model wrote, and how these four items look to the
+model again in a later turn (the function call and result they were).
+"""
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from responsd.ids import new_item_id
+from responsd.providers.base import ToolSpec
+from responsd.types.items import (
+    ApplyPatchCall,
+    ApplyPatchCallOutput,
+    FunctionCall,
+    FunctionCallOutput,
+    Item,
+    ShellAction,
+    ShellCall,
+    ShellCallOutput,
+)
+from responsd.types.tools import ApplyPatchTool, ShellTool
+
+APPLY_PATCH_DESCRIPTION = (
+    "Create, change or delete one file. `type`: create_file, update_file or delete_file; "
+    "`path`: the file's path. `diff` (empty for delete_file): for create_file, every line "
+    "of the new file prefixed with '+'; for update_file, a V4A diff: one or more hunks, "
+    "each starting with a line '@@' or '@@ <a line of the file to find first>', then the "
+    "lines around the change prefixed with ' ' (unchanged), '-' (removed) or '+' (added), "
+    "about three unchanged lines before and after each change."
+)
+APPLY_PATCH_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["create_file", "update_file", "delete_file"]},
+        "path": {"type": "string"},
+        "diff": {"type": "string"},
+    },
+    "required": ["type", "path", "diff"],
+    "additionalProperties": False,
+}
+SHELL_DESCRIPTION = (
+    "Run shell commands, one after the other, and see what each printed and its exit code. "
+    "`timeout_ms` and `max_output_length` (characters of output kept per command) may be "
+    "null for the defaults."
+)
+SHELL_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "commands": {"type": "array", "items": {"type": "string"}},
+        "timeout_ms": {"type": ["integer", "null"]},
+        "max_output_length": {"type": ["integer", "null"]},
+    },
+    "required": ["commands", "timeout_ms", "max_output_length"],
+    "additionalProperties": False,
+}
+
+ITEMS = (ApplyPatchCall, ApplyPatchCallOutput, ShellCall, ShellCallOutput)
+"""Items of these tools (the model sees them as function calls and results)."""
+
+
+def spec(tool: ApplyPatchTool | ShellTool) -> ToolSpec:
+    """The function the model calls for `tool` (named as the tool's type)."""
+    if isinstance(tool, ApplyPatchTool):
+        return ToolSpec(
+            "apply_patch", "apply_patch", APPLY_PATCH_DESCRIPTION, APPLY_PATCH_PARAMETERS, True
+        )
+    return ToolSpec("shell", "shell", SHELL_DESCRIPTION, SHELL_PARAMETERS, True)
+
+
+def call_item(
+    spec: ToolSpec, call_id: str, arguments: str, item_id: str | None = None
+) -> ApplyPatchCall | ShellCall | None:
+    """The call item of `spec`'s tool for the arguments the model wrote; None when they do
+    not make one (not JSON, or not the tool's schema: the strict check says why)."""
+    try:
+        value = orjson.loads(arguments or "{}")
+        if spec.kind == "apply_patch":
+            if value.get("type") == "delete_file":
+                value = {"type": "delete_file", "path": value.get("path")}
+            return ApplyPatchCall(
+                id=item_id or new_item_id("apply_patch_call"), call_id=call_id, operation=value
+            )
+        return ShellCall(
+            id=item_id or new_item_id("shell_call"),
+            call_id=call_id,
+            action=ShellAction.model_validate(value),
+            environment={"type": "local"},
+        )
+    except (orjson.JSONDecodeError, ValidationError, AttributeError):
+        return None
+
+
+def model_items(items: list[Item]) -> list[Item]:
+    """These tools' items as the function calls and results they are to the model."""
+    return [_as_function(item) if isinstance(item, ITEMS) else item for item in items]
+
+
+def _as_function(item: Item) -> Item:
+    if isinstance(item, ApplyPatchCall):
+        operation = item.operation.model_dump(mode="json")
+        operation.setdefault("diff", "")
+        arguments = orjson.dumps(operation).decode()
+        return FunctionCall(call_id=item.call_id, name="apply_patch", arguments=arguments)
+    if isinstance(item, ShellCall):
+        arguments = item.action.model_dump_json()
+        return FunctionCall(call_id=item.call_id, name="shell", arguments=arguments)
+    if isinstance(item, ApplyPatchCallOutput):
+        text = item.status if item.output is None else f"{item.status}: {item.output}"
+        return FunctionCallOutput(call_id=item.call_id, output=text)
+    assert isinstance(item, ShellCallOutput)
+    results = [entry.model_dump(mode="json") for entry in item.output]
+    return FunctionCallOutput(call_id=item.call_id, output=orjson.dumps(results).decode())
