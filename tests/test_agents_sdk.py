@@ -1,5 +1,6 @@
 """The OpenAI Agents SDK itself, run against responsd: its hosted-typed tools that the
-client runs (`ApplyPatchTool` with an editor, `ShellTool` with a local executor) go through
+client runs (`ApplyPatchTool` with an editor, `ShellTool` and `LocalShellTool` with local
+executors) go through
 whole agent runs, chained (stored, each turn continuing the last by `previous_response_id`)
 and stateless (`store=False`, the whole context sent each turn)."""
 
@@ -11,6 +12,8 @@ import pytest
 from agents import (
     Agent,
     ApplyPatchTool,
+    LocalShellCommandRequest,
+    LocalShellTool,
     ModelSettings,
     OpenAIResponsesModel,
     Runner,
@@ -94,3 +97,27 @@ async def test_an_agent_edits_and_runs_commands(server, upstream, chained):
     assert patch_result["content"] == "completed: update_file notes.txt: ok"
     assert ran["tool_calls"][0]["function"]["name"] == "shell"
     assert json.loads(ran_result["content"])[0]["stdout"] == "notes.txt\n"
+
+
+async def test_an_agent_runs_a_local_shell_command(aclient, upstream):
+    command = {"command": ["git", "status"], "timeout_ms": 1000, "working_directory": None}
+    upstream.script(
+        Reply(tool_calls=[Call("local_shell", json.dumps(command), id="call_l")]),
+        Reply(text="Clean."),
+    )
+    ran = []
+
+    def run(request: LocalShellCommandRequest) -> str:
+        ran.append(request.data.action.command)
+        return "nothing to commit"
+
+    agent = Agent(
+        name="dev",
+        model=OpenAIResponsesModel("fake-model", aclient),
+        tools=[LocalShellTool(executor=run)],
+    )
+    result = await Runner.run(agent, "status?")
+    assert result.final_output == "Clean." and ran == [["git", "status"]]
+    *_, called, answer = upstream.requests[1]["messages"]
+    assert called["tool_calls"][0]["function"]["name"] == "local_shell"
+    assert answer == {"role": "tool", "tool_call_id": "call_l", "content": "nothing to commit"}

@@ -241,3 +241,40 @@ def test_requests_that_cannot_work_are_400s(http, upstream, tools, extra, param)
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"].startswith(param)
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize("link", ["call_id", "id"])
+def test_a_local_shell_call_and_its_output_linked_either_way(client, upstream, link):
+    """The spec links a local_shell_call_output by `id`; the Agents SDK sends `call_id`."""
+    arguments = {"command": ["ls", "-la"], "timeout_ms": None, "working_directory": "/srv"}
+    upstream.script(
+        Reply(tool_calls=[Call("local_shell", json.dumps(arguments), id="call_l")]),
+        Reply(text="Listed."),
+    )
+    tools = [{"type": "local_shell"}]
+    first = client.responses.create(model="fake-model", input="look", tools=tools)
+    check_response(first.to_dict())
+    [call] = first.output
+    assert call.type == "local_shell_call" and call.id.startswith("lsh_")
+    assert call.call_id == "call_l" and call.action.command == ["ls", "-la"]
+    assert call.action.working_directory == "/srv" and call.action.env == {}
+    output = {"type": "local_shell_call_output", link: "call_l", "output": "a.py\n"}
+    second = client.responses.create(
+        model="fake-model", previous_response_id=first.id, input=[output], tools=tools
+    )
+    assert second.output_text == "Listed."
+    *_, assistant, answer = upstream.requests[1]["messages"]
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == arguments
+    assert answer == {"role": "tool", "tool_call_id": "call_l", "content": "a.py\n"}
+
+
+def test_a_local_shell_output_needs_a_link(http, upstream):
+    body = {
+        "model": "fake-model",
+        "tools": [{"type": "local_shell"}],
+        "input": [{"type": "local_shell_call_output", "output": "x"}],
+    }
+    reply = http.post("/responses", json=body)
+    assert reply.status_code == 400, reply.text
+    assert "call_id" in reply.json()["error"]["message"]
+    assert upstream.requests == []

@@ -21,6 +21,8 @@ ITEM_PREFIXES = {
     "apply_patch_call_output": "apco",
     "shell_call": "sh",
     "shell_call_output": "sho",
+    "local_shell_call": "lsh",
+    "local_shell_call_output": "lsho",
 }
 
 

@@ -431,8 +431,9 @@ _CALL_ITEMS = {
     "custom": "custom_tool_call",
     "apply_patch": "apply_patch_call",
     "shell": "shell_call",
+    "local_shell": "local_shell_call",
 }
-_TYPED = frozenset({"apply_patch", "shell"})
+_TYPED = frozenset({"apply_patch", "shell", "local_shell"})
 """Tools whose calls are items of their own, made of the complete arguments."""
 
 

@@ -41,6 +41,7 @@ from responsd.types.tools import (
     FileSearchTool,
     FunctionTool,
     HostedTool,
+    LocalShellTool,
     McpTool,
     NamespaceTool,
     ShellTool,
@@ -301,7 +302,7 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(TOOL_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type in ("apply_patch", "shell"):
+    elif isinstance(choice, ToolChoiceHosted) and choice.type in CLIENT_RUN:
         plan.mode = ForcedTool(_find(plan.specs, choice.type, choice.type).name)
     elif isinstance(choice, ToolChoiceAllowed):
         allowed = [
@@ -311,7 +312,7 @@ def plan_tools(
         ] + [
             _find(plan.specs, t["type"], t["type"])
             for t in choice.tools
-            if t.get("type") in ("apply_patch", "shell")
+            if t.get("type") in CLIENT_RUN
         ]
         plan.specs = allowed
         plan.mode = choice.mode
@@ -332,10 +333,14 @@ def plan_tools(
     return plan
 
 
+CLIENT_RUN = ("apply_patch", "shell", "local_shell")
+"""Typed tools the client runs: each is the model's function of its type's name."""
+
+
 def _check_typed_names(tools: list[Tool], specs: list[ToolSpec]) -> None:
-    """An apply_patch or shell tool is the model's function of that name: no other tool may
-    take it (its calls could not be told apart)."""
-    typed = {spec.name for spec in specs if spec.kind in ("apply_patch", "shell")}
+    """An apply_patch, shell or local_shell tool is the model's function of that name: no
+    other tool may take it (its calls could not be told apart)."""
+    typed = {spec.name for spec in specs if spec.kind in CLIENT_RUN}
     for i, tool in enumerate(tools):
         if isinstance(tool, FunctionTool | CustomTool) and tool.name in typed:
             raise InvalidRequestError(
@@ -436,6 +441,8 @@ def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec
     """What a client tool is to the model (a namespace: its tools); None for a hosted one.
     `skip_deferred`: leave out the tools that wait for a search (`defer_loading`), checked
     all the same (a bad schema is the request's error, not the search's)."""
+    if isinstance(tool, LocalShellTool):
+        return [client_run.spec(tool)]
     if isinstance(tool, ApplyPatchTool) or (isinstance(tool, ShellTool) and tool.local):
         if tool.allowed_callers is not None and "direct" not in tool.allowed_callers:
             raise UnsupportedParameterError(

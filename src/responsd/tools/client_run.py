@@ -1,10 +1,11 @@
-"""Typed tools the client runs: `apply_patch` and `shell` (local environment).
+"""Typed tools the client runs: `apply_patch`, `shell` (local environment), `local_shell`.
 
 Unlike a function, their calls have items of their own (`apply_patch_call` with an
-operation, `shell_call` with commands), and their results too (`apply_patch_call_output`,
-`shell_call_output`). Here: the function each is to the model (a strict JSON schema), the
-call item made from the arguments the model wrote, and how these four items look to the
-model again in a later turn (the function call and result they were).
+operation, `shell_call` with commands, `local_shell_call` with one command), and their
+results too (`apply_patch_call_output`, `shell_call_output`, `local_shell_call_output`).
+Here: the function each is to the model (a strict JSON schema), the call item made from the
+arguments the model wrote, and how these items look to the model again in a later turn
+(the function call and result they were).
 """
 
 from typing import Any
@@ -20,11 +21,14 @@ from responsd.types.items import (
     FunctionCall,
     FunctionCallOutput,
     Item,
+    LocalShellAction,
+    LocalShellCall,
+    LocalShellCallOutput,
     ShellAction,
     ShellCall,
     ShellCallOutput,
 )
-from responsd.types.tools import ApplyPatchTool, ShellTool
+from responsd.types.tools import ApplyPatchTool, LocalShellTool, ShellTool
 
 APPLY_PATCH_DESCRIPTION = (
     "Create, change or delete one file. `type`: create_file, update_file or delete_file; "
@@ -60,22 +64,48 @@ SHELL_PARAMETERS: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-ITEMS = (ApplyPatchCall, ApplyPatchCallOutput, ShellCall, ShellCallOutput)
+LOCAL_SHELL_DESCRIPTION = (
+    "Run one command on the user's machine and see its output. `command`: the program and "
+    'its arguments, e.g. ["ls", "-la"]; `timeout_ms` and `working_directory` may be null.'
+)
+LOCAL_SHELL_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "command": {"type": "array", "items": {"type": "string"}},
+        "timeout_ms": {"type": ["integer", "null"]},
+        "working_directory": {"type": ["string", "null"]},
+    },
+    "required": ["command", "timeout_ms", "working_directory"],
+    "additionalProperties": False,
+}
+
+ITEMS = (
+    ApplyPatchCall,
+    ApplyPatchCallOutput,
+    ShellCall,
+    ShellCallOutput,
+    LocalShellCall,
+    LocalShellCallOutput,
+)
 """Items of these tools (the model sees them as function calls and results)."""
 
 
-def spec(tool: ApplyPatchTool | ShellTool) -> ToolSpec:
+def spec(tool: ApplyPatchTool | ShellTool | LocalShellTool) -> ToolSpec:
     """The function the model calls for `tool` (named as the tool's type)."""
     if isinstance(tool, ApplyPatchTool):
         return ToolSpec(
             "apply_patch", "apply_patch", APPLY_PATCH_DESCRIPTION, APPLY_PATCH_PARAMETERS, True
+        )
+    if isinstance(tool, LocalShellTool):
+        return ToolSpec(
+            "local_shell", "local_shell", LOCAL_SHELL_DESCRIPTION, LOCAL_SHELL_PARAMETERS, True
         )
     return ToolSpec("shell", "shell", SHELL_DESCRIPTION, SHELL_PARAMETERS, True)
 
 
 def call_item(
     spec: ToolSpec, call_id: str, arguments: str, item_id: str | None = None
-) -> ApplyPatchCall | ShellCall | None:
+) -> ApplyPatchCall | ShellCall | LocalShellCall | None:
     """The call item of `spec`'s tool for the arguments the model wrote; None when they do
     not make one (not JSON, or not the tool's schema: the strict check says why)."""
     try:
@@ -85,6 +115,12 @@ def call_item(
                 value = {"type": "delete_file", "path": value.get("path")}
             return ApplyPatchCall(
                 id=item_id or new_item_id("apply_patch_call"), call_id=call_id, operation=value
+            )
+        if spec.kind == "local_shell":
+            return LocalShellCall(
+                id=item_id or new_item_id("local_shell_call"),
+                call_id=call_id,
+                action=LocalShellAction.model_validate(value),
             )
         return ShellCall(
             id=item_id or new_item_id("shell_call"),
@@ -110,6 +146,12 @@ def _as_function(item: Item) -> Item:
     if isinstance(item, ShellCall):
         arguments = item.action.model_dump_json()
         return FunctionCall(call_id=item.call_id, name="shell", arguments=arguments)
+    if isinstance(item, LocalShellCall):
+        action = item.action.model_dump(include={"command", "timeout_ms", "working_directory"})
+        arguments = orjson.dumps(action).decode()
+        return FunctionCall(call_id=item.call_id, name="local_shell", arguments=arguments)
+    if isinstance(item, LocalShellCallOutput):
+        return FunctionCallOutput(call_id=item.call_id or "", output=item.output)
     if isinstance(item, ApplyPatchCallOutput):
         text = item.status if item.output is None else f"{item.status}: {item.output}"
         return FunctionCallOutput(call_id=item.call_id, output=text)

@@ -6,7 +6,7 @@ pass back (Codex resends our own output every turn) are stored and echoed unchan
 
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from responsd.types._base import WireModel, omitted_when_none
 from responsd.types.content import ContentPart, ReasoningText, SummaryText
@@ -300,6 +300,44 @@ class ShellCallOutput(WireModel):
     status: ItemStatus | None = omitted_when_none()
 
 
+class LocalShellAction(WireModel):
+    type: Literal["exec"] = "exec"
+    command: list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout_ms: int | None = None
+    user: str | None = None
+    working_directory: str | None = None
+
+
+class LocalShellCall(WireModel):
+    """The model asking the client (its `local_shell` tool) to run one command."""
+
+    type: Literal["local_shell_call"] = "local_shell_call"
+    id: str | None = None
+    call_id: str = Field(min_length=1)
+    action: LocalShellAction
+    status: ItemStatus = "completed"
+
+
+class LocalShellCallOutput(WireModel):
+    """The client's result for a `local_shell_call`. The spec links it by `id` (the call's
+    id); clients (the Agents SDK) send `call_id`: either is taken as the link."""
+
+    type: Literal["local_shell_call_output"] = "local_shell_call_output"
+    id: str | None = None
+    call_id: str | None = None
+    output: str
+    status: ItemStatus | None = omitted_when_none()
+
+    @model_validator(mode="after")
+    def _linked(self) -> "LocalShellCallOutput":
+        if self.call_id is None:
+            if self.id is None:
+                raise ValueError("a local_shell_call_output needs `call_id` (or `id`)")
+            self.call_id = self.id
+        return self
+
+
 TOOL_SOURCES = (AdditionalTools, ToolSearchOutput)
 """Items whose `tools` join the model's tools for the rest of the context."""
 
@@ -323,8 +361,6 @@ OTHER_ITEM_TYPES = frozenset(
         "image_generation_call",
         "computer_call",
         "computer_call_output",
-        "local_shell_call",
-        "local_shell_call_output",
         "program",
         "program_output",
         # Honoured only as the final input item (engine.requests.without_trigger).
@@ -353,6 +389,8 @@ _MODELLED = {
     "apply_patch_call_output",
     "shell_call",
     "shell_call_output",
+    "local_shell_call",
+    "local_shell_call_output",
 }
 
 
@@ -391,6 +429,8 @@ InputItem: TypeAlias = Annotated[
     | Annotated[ApplyPatchCallOutput, Tag("apply_patch_call_output")]
     | Annotated[ShellCall, Tag("shell_call")]
     | Annotated[ShellCallOutput, Tag("shell_call_output")]
+    | Annotated[LocalShellCall, Tag("local_shell_call")]
+    | Annotated[LocalShellCallOutput, Tag("local_shell_call_output")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -425,5 +465,7 @@ Item: TypeAlias = (
     | ApplyPatchCallOutput
     | ShellCall
     | ShellCallOutput
+    | LocalShellCall
+    | LocalShellCallOutput
     | OtherItem
 )

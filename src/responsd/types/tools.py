@@ -15,6 +15,7 @@ _MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {
     "tool_search",
     "apply_patch",
     "shell",
+    "local_shell",
 }
 
 
@@ -154,6 +155,13 @@ class ShellTool(WireModel):
         return self.environment is None or self.environment.get("type", "local") == "local"
 
 
+class LocalShellTool(WireModel):
+    """One shell command at a time on the client's machine (`local_shell_call` items, answered
+    by `local_shell_call_output`); the older form of a local `shell` tool."""
+
+    type: Literal["local_shell"] = "local_shell"
+
+
 class ToolSearchTool(WireModel):
     """Search over the request's deferred functions (`defer_loading`), run by this server
     (`execution: server`, the default) or by the client (`client`: the model's call is handed
@@ -182,6 +190,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[ToolSearchTool, Tag("tool_search")]
     | Annotated[ApplyPatchTool, Tag("apply_patch")]
     | Annotated[ShellTool, Tag("shell")]
+    | Annotated[LocalShellTool, Tag("local_shell")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]
