@@ -103,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
             tools=ToolOptions(
                 allow_private_network=settings.allow_private_network,
                 mcp_timeout=settings.mcp_timeout,
+                web_search_url=settings.web_search_url,
             ),
         )
         embedder = build_embedder(

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     """Let built-in tools (MCP servers, …) reach loopback, private and link-local addresses."""
     mcp_timeout: float = Field(default=60.0, gt=0)
     """Seconds one MCP operation may take (connect + list tools, or connect + one call)."""
+    web_search_url: str | None = None
+    """A SearXNG-compatible search API (`GET <url>?q=…&format=json`, answering `{"results":
+    [{"url", "title", "content"}]}`) that runs the `web_search` tool; unset: web_search
+    tools are withheld from the model."""
     max_turns: int = Field(default=16, ge=1)
     """Model turns one response may take while built-in tools run; then it ends incomplete."""
     max_file_size: int = Field(default=512 * 1024 * 1024, gt=0)

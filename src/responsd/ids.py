@@ -15,6 +15,7 @@ ITEM_PREFIXES = {
     "mcp_approval_request": "mcpr",
     "mcp_approval_response": "mcpa",
     "file_search_call": "fs",
+    "web_search_call": "ws",
     "tool_search_call": "tsc",
     "tool_search_output": "tso",
     "apply_patch_call": "apc",

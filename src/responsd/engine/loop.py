@@ -54,6 +54,7 @@ from responsd.types.events import ResponseStreamEvent
 from responsd.types.items import TOOL_SOURCES, Compaction, Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import ConversationRef, ReasoningEcho, Response, ResponseStatus
+from responsd.types.tools import WEB_SEARCH_TYPES
 
 log = logging.getLogger("responsd.engine")
 
@@ -131,6 +132,8 @@ class Engine:
             self.library, self.options.tools.allow_private_network, self.options.max_file_bytes
         )
         self.parsed = ParsedItems(self.options.parsed_items_chars)
+        self._served = WEB_SEARCH_TYPES if self.options.tools.web_search_url else frozenset()
+        """Hosted tool types run here that run only when configured (plan_tools)."""
         self.chains = ChainCache()
         self.memos = ItemMemos()
 
@@ -175,7 +178,7 @@ class Engine:
             for i, item in enumerate(items):
                 if isinstance(item, TOOL_SOURCES):
                     added.append((f"input[{i}]", item))
-            plan = plan_tools(request, added)
+            plan = plan_tools(request, added, self._served)
             view = context_view(history_view, input_view, self.keys, where, citations, facts)
             model_request = _model_request(request, view, plan)
             if (

@@ -17,6 +17,7 @@ from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
 from responsd.tools.mcp import function_name
 from responsd.tools.tool_search import FUNCTION as TOOL_SEARCH_FUNCTION
 from responsd.tools.tool_search import deferred
+from responsd.tools.web_search import FUNCTION as WEB_SEARCH_FUNCTION
 from responsd.types.content import InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
@@ -36,6 +37,7 @@ from responsd.types.requests import (
 )
 from responsd.types.text import FormatJSONSchema
 from responsd.types.tools import (
+    WEB_SEARCH_TYPES,
     ApplyPatchTool,
     CustomTool,
     FileSearchTool,
@@ -57,8 +59,9 @@ LOGPROBS = "message.output_text.logprobs"
 """The `include` value that asks for output text log probabilities (`top_logprobs` alone
 only sets how many alternatives: without it the parts' logprobs stay empty, as hosted)."""
 
-# `include` values we honour. Those naming hosted tools are trivially honoured while the
-# tools are withheld (no such items exist).
+# `include` values we honour. Those naming hosted tools this server does not run are
+# trivially honoured (no such items exist); both web_search values put the result pages in
+# the call's `action.sources` (tools/registry.py).
 SUPPORTED_INCLUDES = frozenset(
     {
         "reasoning.encrypted_content",
@@ -265,18 +268,20 @@ def _check_item_parts(item: object, where: str) -> None:
 def plan_tools(
     request: ContextFields,
     added: Sequence[tuple[str, AdditionalTools | ToolSearchOutput]] = (),
+    served: frozenset[str] = frozenset(),
 ) -> ToolPlan:
     """The tools of `request`, then those its context adds (`added`: additional_tools and
     tool_search_output items with where they are, oldest first; a tool added again replaces
-    the one of its name). With a tool_search tool, deferred tools wait for a search."""
+    the one of its name). With a tool_search tool, deferred tools wait for a search.
+    `served`: hosted tool types this server runs here (web_search with a search backend)."""
     plan = ToolPlan()
     searching = any(isinstance(tool, ToolSearchTool) for tool in request.tools)
     for i, tool in enumerate(request.tools):
         specs = _specs(tool, f"tools[{i}]", skip_deferred=searching)
         if specs is not None:
             plan.specs.extend(specs)
-        elif isinstance(tool, HostedTool | ShellTool):  # a shell in a hosted container too
-            plan.skipped.append(tool.type)
+        elif isinstance(tool, HostedTool | ShellTool) and tool.type not in served:
+            plan.skipped.append(tool.type)  # a shell in a hosted container too
     _check_typed_names(request.tools, plan.specs)
     for where, item in added:
         plan.specs = load_tools(plan.specs, item, where)
@@ -302,6 +307,13 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(TOOL_SEARCH_FUNCTION)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type in WEB_SEARCH_TYPES & served:
+        if not any(tool.type in WEB_SEARCH_TYPES for tool in request.tools):
+            raise InvalidRequestError(
+                f"tool_choice forces {choice.type}, but no web_search tool is in `tools`.",
+                param="tool_choice",
+            )
+        plan.mode = ForcedTool(WEB_SEARCH_FUNCTION)
     elif isinstance(choice, ToolChoiceHosted) and choice.type in CLIENT_RUN:
         plan.mode = ForcedTool(_find(plan.specs, choice.type, choice.type).name)
     elif isinstance(choice, ToolChoiceAllowed):
@@ -323,7 +335,8 @@ def plan_tools(
             param="tool_choice",
         )
     runs_builtins = any(
-        isinstance(tool, McpTool | FileSearchTool | ToolSearchTool) for tool in request.tools
+        isinstance(tool, McpTool | FileSearchTool | ToolSearchTool) or tool.type in served
+        for tool in request.tools
     )
     if plan.mode == "required" and not plan.specs and not runs_builtins:
         raise InvalidRequestError(

@@ -81,17 +81,20 @@ class Searchable(Protocol):
 class Citations:
     """The numbered sources one response showed its model, and the results behind them."""
 
-    sources: dict[int, tuple[str, str]] = field(default_factory=dict)
-    """Source number → (file id, filename)."""
+    sources: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Source number → its annotation, less the position (a `file_citation` with `file_id`
+    and `filename`, or a `url_citation` with `url` and `title`)."""
     _numbers: dict[tuple[str, int], int] = field(default_factory=dict)
-    results: dict[str, list[FileSearchResult]] = field(default_factory=dict)
-    """Results of this response's calls by item id, included in the item or not."""
+    results: dict[str, list[Any]] = field(default_factory=dict)
+    """Results of this response's calls by item id (file or web search), kept in the item or
+    not."""
 
-    def number(self, item_id: str, index: int, result: FileSearchResult) -> int:
+    def number(self, item_id: str, index: int, source: dict[str, Any]) -> int:
+        """The number of result `index` of call `item_id`, given its first time."""
         key = (item_id, index)
         if key not in self._numbers:
             self._numbers[key] = len(self._numbers) + 1
-            self.sources[self._numbers[key]] = (result.file_id, result.filename)
+            self.sources[self._numbers[key]] = source
         return self._numbers[key]
 
 
@@ -218,6 +221,7 @@ def _results_text(
         return "No results found."
     lines = []
     for n, result in enumerate(results):
-        number = citations.number(item.id or "", n, result) if citations is not None else n + 1
+        source = {"type": "file_citation", "file_id": result.file_id, "filename": result.filename}
+        number = citations.number(item.id or "", n, source) if citations is not None else n + 1
         lines.append(f"[{number}] {result.filename}: {result.text}")
     return CITE_NOTE + "\n\n" + "\n\n".join(lines)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from responsd.tools import client_run, file_search, mcp, tool_search
+from responsd.tools import client_run, file_search, mcp, tool_search, web_search
 from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.types.items import (
@@ -20,8 +20,9 @@ from responsd.types.items import (
     McpListTools,
     ToolSearchCall,
     ToolSearchOutput,
+    WebSearchCall,
 )
-from responsd.types.tools import FileSearchTool, McpTool, ToolSearchTool
+from responsd.types.tools import FileSearchTool, McpTool, ToolSearchTool, WebSearchTool
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class ToolOptions:
     """Let tools reach loopback, private and link-local addresses (off: refused)."""
     mcp_timeout: float = 60.0
     """Seconds one MCP operation (listing, or one call) may take."""
+    web_search_url: str | None = None
+    """The search backend of `web_search` (tools/web_search.py); None: not run."""
 
 
 @dataclass(slots=True)
@@ -46,12 +49,21 @@ class ToolContext:
     """The request's `tools` (tool_search searches its deferred ones)."""
 
 
-_FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool]] = {
+def _web_search(config: WebSearchTool, o: ToolOptions, c: ToolContext) -> BuiltinTool | None:
+    if o.web_search_url is None:
+        return None  # withheld from the model, as hosted tools this server cannot run are
+    # The item has no field for results but its sources: both names ask for those.
+    sources = bool({"web_search_call.action.sources", "web_search_call.results"} & c.include)
+    return web_search.WebSearch(config, o.web_search_url, sources, c.citations)
+
+
+_FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool | None]] = {
     McpTool: lambda config, o, _: mcp.McpServerTool(config, o.allow_private_network, o.mcp_timeout),
     FileSearchTool: lambda config, _, c: file_search.FileSearch(
         config, c.library, "file_search_call.results" in c.include, c.citations
     ),
     ToolSearchTool: lambda config, _, c: tool_search.ToolSearch(config, c.tools),
+    WebSearchTool: _web_search,
 }
 
 
@@ -67,6 +79,7 @@ TOOL_ITEMS = (
     McpApprovalResponse,
     McpListTools,
     FileSearchCall,
+    WebSearchCall,
     ToolSearchCall,
     ToolSearchOutput,
     *client_run.ITEMS,
@@ -80,4 +93,5 @@ def model_items(items: list[Item], citations: Citations | None = None) -> list[I
     if not any(isinstance(item, TOOL_ITEMS) for item in items):
         return items  # most histories: one cheap pass instead of two rebuilding ones
     items = file_search.model_items(mcp.model_items(items), citations)
+    items = web_search.model_items(items, citations)
     return client_run.model_items(tool_search.model_items(items))

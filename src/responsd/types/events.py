@@ -310,6 +310,24 @@ class ResponseFileSearchCallCompletedEvent(_ItemProgressEvent):
     type: Literal["response.file_search_call.completed"] = "response.file_search_call.completed"
 
 
+class ResponseWebSearchCallInProgressEvent(_ItemProgressEvent):
+    """A web search call started."""
+
+    type: Literal["response.web_search_call.in_progress"] = "response.web_search_call.in_progress"
+
+
+class ResponseWebSearchCallSearchingEvent(_ItemProgressEvent):
+    """A web search call is searching."""
+
+    type: Literal["response.web_search_call.searching"] = "response.web_search_call.searching"
+
+
+class ResponseWebSearchCallCompletedEvent(_ItemProgressEvent):
+    """A web search call has its results."""
+
+    type: Literal["response.web_search_call.completed"] = "response.web_search_call.completed"
+
+
 class ResponseOutputTextAnnotationAddedEvent(_Event):
     """A citation was added to an output_text part, at `annotation_index`."""
 
@@ -356,6 +374,9 @@ ResponseStreamEvent: TypeAlias = Annotated[
     | ResponseFileSearchCallInProgressEvent
     | ResponseFileSearchCallSearchingEvent
     | ResponseFileSearchCallCompletedEvent
+    | ResponseWebSearchCallInProgressEvent
+    | ResponseWebSearchCallSearchingEvent
+    | ResponseWebSearchCallCompletedEvent
     | ResponseOutputTextAnnotationAddedEvent
     | ErrorEvent,
     Field(discriminator="type"),

@@ -155,6 +155,17 @@ class FileSearchCall(WireModel):
     results: list[FileSearchResult] | None = None
 
 
+class WebSearchCall(WireModel):
+    """A web search, run by this server: `action` is `{type: "search", query}`, with the
+    result pages as `sources` when the request includes `web_search_call.action.sources`
+    (searches replayed from the hosted API may carry other actions: kept as sent)."""
+
+    type: Literal["web_search_call"] = "web_search_call"
+    id: str | None = None
+    status: Literal["in_progress", "searching", "completed", "failed"] | None = None
+    action: dict[str, Any] | None = None
+
+
 class McpApprovalRequest(WireModel):
     """A call the model wants to make that needs the client's approval first."""
 
@@ -356,7 +367,6 @@ COMPACTION_TRIGGER = "compaction_trigger"
 # accepted and stored as-is; a provider leaves them out of the model's context.
 OTHER_ITEM_TYPES = frozenset(
     {
-        "web_search_call",
         "code_interpreter_call",
         "image_generation_call",
         "computer_call",
@@ -382,6 +392,7 @@ _MODELLED = {
     "mcp_approval_request",
     "mcp_approval_response",
     "file_search_call",
+    "web_search_call",
     "additional_tools",
     "tool_search_call",
     "tool_search_output",
@@ -422,6 +433,7 @@ InputItem: TypeAlias = Annotated[
     | Annotated[McpApprovalRequest, Tag("mcp_approval_request")]
     | Annotated[McpApprovalResponse, Tag("mcp_approval_response")]
     | Annotated[FileSearchCall, Tag("file_search_call")]
+    | Annotated[WebSearchCall, Tag("web_search_call")]
     | Annotated[AdditionalTools, Tag("additional_tools")]
     | Annotated[ToolSearchCall, Tag("tool_search_call")]
     | Annotated[ToolSearchOutput, Tag("tool_search_output")]
@@ -458,6 +470,7 @@ Item: TypeAlias = (
     | McpApprovalRequest
     | McpApprovalResponse
     | FileSearchCall
+    | WebSearchCall
     | AdditionalTools
     | ToolSearchCall
     | ToolSearchOutput

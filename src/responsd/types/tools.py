@@ -132,6 +132,32 @@ class ComputerUsePreviewTool(HostedTool):
     display_height: int
 
 
+WEB_SEARCH_TYPES = frozenset(
+    {"web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"}
+)
+
+
+class WebSearchFilters(WireModel):
+    allowed_domains: list[str] | None = None
+
+
+class WebSearchTool(HostedTool):
+    """Web search: run by this server when a search backend is set (`web_search_url`),
+    withheld otherwise."""
+
+    type: Literal[
+        "web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"
+    ]
+    filters: WebSearchFilters | None = omitted_when_none()
+    search_context_size: Literal["low", "medium", "high"] | None = omitted_when_none()
+    user_location: dict[str, Any] | None = omitted_when_none()
+    """`{type: "approximate", city, region, country, timezone}`: told to the model."""
+    external_web_access: bool | None = omitted_when_none()
+    """Either way no page is fetched live: the results are what the search backend returns."""
+    search_content_types: list[str] | None = omitted_when_none()
+    """Only `text` results here."""
+
+
 class ApplyPatchTool(WireModel):
     """File edits the client makes: the model writes `apply_patch_call` items (an operation
     on one file: create, update with a V4A diff, delete), the client answers each with an
@@ -177,7 +203,11 @@ class ToolSearchTool(WireModel):
 
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if isinstance(kind, str) and kind in _MODELLED_TOOL_TYPES else "hosted"
+    if not isinstance(kind, str):
+        return "hosted"  # fails there, as a validation error naming the field
+    if kind in WEB_SEARCH_TYPES:
+        return "web_search"
+    return kind if kind in _MODELLED_TOOL_TYPES else "hosted"
 
 
 Tool: TypeAlias = Annotated[
@@ -191,6 +221,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[ApplyPatchTool, Tag("apply_patch")]
     | Annotated[ShellTool, Tag("shell")]
     | Annotated[LocalShellTool, Tag("local_shell")]
+    | Annotated[WebSearchTool, Tag("web_search")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]
