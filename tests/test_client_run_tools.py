@@ -233,6 +233,14 @@ def test_tool_choice_forces_it(http, upstream):
             {"input": [{"type": "shell_call_output", "call_id": "c", "output": [{"stdout": ""}]}]},
             "input",
         ),
+        # Settings it would not honour are refused, not ignored.
+        ([{"type": "apply_patch", "sandbox": "strict"}], {}, "tools[0].sandbox"),
+        (
+            [{"type": "shell", "environment": {"type": "local", "cwd": "/tmp"}}],
+            {},
+            "tools[0].environment.cwd",
+        ),
+        ([{"type": "local_shell", "env": {"A": "1"}}], {}, "tools[0].env"),
     ],
 )
 def test_requests_that_cannot_work_are_400s(http, upstream, tools, extra, param):
@@ -278,3 +286,16 @@ def test_a_local_shell_output_needs_a_link(http, upstream):
     assert reply.status_code == 400, reply.text
     assert "call_id" in reply.json()["error"]["message"]
     assert upstream.requests == []
+
+
+def test_a_local_shells_skills_are_told_to_the_model(http, upstream):
+    upstream.script(Reply(text="ok"))
+    skill = {"name": "pdf", "description": "Read and fill PDF forms.", "path": "/skills/pdf"}
+    shell = {"type": "shell", "environment": {"type": "local", "skills": [skill]}}
+    body = {"model": "fake-model", "input": "x", "tools": [shell]}
+    reply = http.post("/responses", json=body)
+    assert reply.status_code == 200, reply.text
+    description = _sent_tools(upstream.requests[0])["shell"]["description"]
+    assert "- pdf: Read and fill PDF forms. (/skills/pdf)" in description
+    assert "SKILL.md" in description
+    assert reply.json()["tools"] == [shell]

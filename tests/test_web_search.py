@@ -247,14 +247,20 @@ def test_an_unreachable_backend_is_not_named_to_the_model(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("search_content_types", ["text", "image"]), ("image_settings", {"size": "small"})],
+    [
+        ("search_content_types", ["text", "image"]),
+        ("image_settings", {"size": "small"}),
+        ("freshness", "week"),
+        ("filters", {"blocked_domains": ["example.com"]}),
+    ],
 )
-def test_image_results_are_a_400(web, upstream, field, value):
+def test_what_it_cannot_honour_is_a_400(web, upstream, field, value):
     tool = {"type": "web_search", "search_content_types": ["text"], field: value}
     body = {"model": "fake-model", "input": "x", "tools": [tool]}
     reply = web.post("/responses", json=body)
     assert reply.status_code == 400, reply.text
-    assert reply.json()["error"]["param"] == f"tools[0].{field}"
+    where = f"tools[0].{field}" + (".blocked_domains" if field == "filters" else "")
+    assert reply.json()["error"]["param"] == where
     assert upstream.requests == []
 
 

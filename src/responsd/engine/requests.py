@@ -454,15 +454,10 @@ def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec
     """What a client tool is to the model (a namespace: its tools); None for a hosted one.
     `skip_deferred`: leave out the tools that wait for a search (`defer_loading`), checked
     all the same (a bad schema is the request's error, not the search's)."""
-    if isinstance(tool, LocalShellTool):
-        return [client_run.spec(tool)]
-    if isinstance(tool, ApplyPatchTool) or (isinstance(tool, ShellTool) and tool.local):
-        if tool.allowed_callers is not None and "direct" not in tool.allowed_callers:
-            raise UnsupportedParameterError(
-                f"This server runs no programs for the model, so a {tool.type} tool must allow "
-                "'direct' callers.",
-                param=f"{param}.allowed_callers",
-            )
+    if isinstance(tool, ApplyPatchTool | LocalShellTool) or (
+        isinstance(tool, ShellTool) and tool.local
+    ):
+        client_run.check(tool, param)
         return [client_run.spec(tool)]
     if isinstance(tool, FunctionTool | CustomTool):
         pairs = [(tool, _spec(tool, None, param))]

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from responsd.errors import UnsupportedParameterError
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
 from responsd.types.items import (
@@ -90,6 +91,28 @@ ITEMS = (
 """Items of these tools (the model sees them as function calls and results)."""
 
 
+def check(tool: ApplyPatchTool | ShellTool | LocalShellTool, param: str) -> None:
+    """400 naming the first setting of `tool` this server would not honour."""
+    callers = None if isinstance(tool, LocalShellTool) else tool.allowed_callers
+    if callers is not None and "direct" not in callers:
+        raise UnsupportedParameterError(
+            f"This server runs no programs for the model, so a {tool.type} tool must allow "
+            "'direct' callers.",
+            param=f"{param}.allowed_callers",
+        )
+    unknown = [f"{param}.{key}" for key in tool.__pydantic_extra__ or {}]
+    if isinstance(tool, ShellTool) and tool.environment:
+        unknown += [
+            f"{param}.environment.{key}"
+            for key in tool.environment
+            if key not in ("type", "skills")
+        ]
+    if unknown:
+        raise UnsupportedParameterError(
+            f"{unknown[0]} is not supported for a {tool.type} tool here.", param=unknown[0]
+        )
+
+
 def spec(tool: ApplyPatchTool | ShellTool | LocalShellTool) -> ToolSpec:
     """The function the model calls for `tool` (named as the tool's type)."""
     if isinstance(tool, ApplyPatchTool):
@@ -100,7 +123,25 @@ def spec(tool: ApplyPatchTool | ShellTool | LocalShellTool) -> ToolSpec:
         return ToolSpec(
             "local_shell", "local_shell", LOCAL_SHELL_DESCRIPTION, LOCAL_SHELL_PARAMETERS, True
         )
-    return ToolSpec("shell", "shell", SHELL_DESCRIPTION, SHELL_PARAMETERS, True)
+    return ToolSpec("shell", "shell", _with_skills(tool), SHELL_PARAMETERS, True)
+
+
+def _with_skills(tool: ShellTool) -> str:
+    """The shell's description, with the skills of its local environment: each a folder on
+    the user's machine whose SKILL.md says how to use it."""
+    skills = (tool.environment or {}).get("skills") or []
+    lines = [
+        f"- {s.get('name')}: {s.get('description')} ({s.get('path')})"
+        for s in skills
+        if isinstance(s, dict)
+    ]
+    if not lines:
+        return SHELL_DESCRIPTION
+    return (
+        SHELL_DESCRIPTION
+        + " Skills on this machine (before using one, read the SKILL.md in its folder):\n"
+        + "\n".join(lines)
+    )
 
 
 def call_item(

@@ -80,6 +80,16 @@ class WebSearch:
             raise UnsupportedParameterError(
                 "This server's web search finds no images.", param=f"{param}.image_settings"
             )
+        filters = self.config.filters
+        unknown = [f"{param}.{k}" for k, v in extra.items() if v is not None] + [
+            f"{param}.filters.{k}"
+            for k, v in ((filters.__pydantic_extra__ or {}) if filters else {}).items()
+            if v is not None
+        ]
+        if unknown:  # honoured or refused, never ignored
+            raise UnsupportedParameterError(
+                f"{unknown[0]} is not supported by this server's web search.", param=unknown[0]
+            )
 
     def setup(self, context: list[Item]) -> ToolJob | None:
         return None
