@@ -18,7 +18,7 @@ from responsd.tools.mcp import function_name
 from responsd.tools.tool_search import FUNCTION as TOOL_SEARCH_FUNCTION
 from responsd.tools.tool_search import deferred
 from responsd.tools.web_search import FUNCTION as WEB_SEARCH_FUNCTION
-from responsd.types.content import InputText, OutputText
+from responsd.types.content import InputImage, InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
     AdditionalTools,
@@ -258,9 +258,12 @@ def _check_item_parts(item: object, where: str) -> None:
         item.output, list
     ):
         for j, part in enumerate(item.output):
+            if isinstance(part, InputImage) and part.image_url:
+                continue
             if not isinstance(part, (InputText, OutputText)):
                 raise UnsupportedParameterError(
-                    "Tool outputs may only hold text parts for now.",
+                    "Tool outputs may hold text, and images given by `image_url` (a URL or a "
+                    "data URL), for now.",
                     param=f"{where}.output[{j}]",
                 )
 

@@ -7,7 +7,9 @@ What the chat wire cannot carry, decided here once:
   grammar (if any) quoted in the description: chat upstreams cannot enforce grammars;
 - reasoning items are left out, or (reasoning_history="reasoning_content") passed as
   `reasoning_content` on the next assistant message, as vLLM/SGLang reasoning parsers expect;
-- items of tools this server does not run are left out.
+- items of tools this server does not run are left out;
+- images in tool outputs (chat tool messages carry text only) follow the tool messages of
+  their turn in one user message, the tool messages saying so.
 """
 
 from dataclasses import dataclass
@@ -107,18 +109,28 @@ def _chat_content(parts: str | list[Any]) -> str | list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, InputImage):
-            content.append(
-                {
-                    "type": "image_url",
-                    "image_url": {"url": part.image_url, "detail": part.detail or "auto"},
-                }
-            )
+            content.append(_image(part))
         elif isinstance(part, InputFile):
             file = {"filename": part.filename, "file_data": part.file_data}
             content.append({"type": "file", "file": file})
         else:
             content.append({"type": "text", "text": text_of([part])})
     return content
+
+
+def _image(part: InputImage) -> dict[str, Any]:
+    return {
+        "type": "image_url",
+        "image_url": {"url": part.image_url, "detail": part.detail or "auto"},
+    }
+
+
+TOOL_IMAGES = "The images the tool calls above returned:"
+
+
+def _tool_images(images: list[dict[str, Any]]) -> dict[str, Any]:
+    """The user message that carries the images of a turn's tool outputs."""
+    return {"role": "user", "content": [{"type": "text", "text": TOOL_IMAGES}, *images]}
 
 
 def _tool_call(call_id: str, key: str, arguments: str) -> dict[str, Any]:
@@ -140,11 +152,13 @@ def _form(item: Any) -> tuple[str, Any] | None:
         arguments = orjson.dumps({"input": item.input}).decode()
         return "call", _tool_call(item.call_id, wire_name(item.name, item.namespace), arguments)
     if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)):
-        return "message", {
-            "role": "tool",
-            "tool_call_id": item.call_id,
-            "content": text_of(item.output),
-        }
+        message = {"role": "tool", "tool_call_id": item.call_id, "content": text_of(item.output)}
+        images = [_image(p) for p in item.output if isinstance(p, InputImage)]
+        if not images or isinstance(item.output, str):
+            return "message", message
+        note = f"({len(images)} image{'s' if len(images) > 1 else ''} in the next message.)"
+        message["content"] = f"{message['content']}\n{note}".lstrip()
+        return "tool_images", (message, images)
     return None  # hosted-tool items are kept in history but not shown (see module doc)
 
 
@@ -266,6 +280,14 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> Cha
             shared -= 1
         return tail[-1]
 
+    images: list[dict[str, Any]] = []  # of the tool outputs just seen: after the last
+
+    def flush_images() -> None:
+        nonlocal images
+        if images:
+            tail.append(_tool_images(images))
+            images = []
+
     for i in range(start, len(items)):
         item = items[i]
         form: tuple[str, Any] | None = None
@@ -276,6 +298,11 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> Cha
             if memo is not None and i < remembered:
                 memo.remember(item, "chat", form)
         kind, value = form
+        if kind == "tool_images":
+            tail.append(dict(value[0]))
+            images += value[1]
+        elif images and kind != "none" and not (kind == "message" and value["role"] == "tool"):
+            flush_images()
         if kind == "reasoning":
             if reasoning_history == "reasoning_content":
                 reasoning.extend(value)
@@ -295,11 +322,13 @@ def chat_messages(request: ModelRequest, reasoning_history: str = "drop") -> Cha
                 reasoning = []
             last.setdefault("tool_calls", []).append(value)
         if memo is not None and i + 1 == remembered:
+            flush_images()  # the history's end: what comes next is the turn's own
             prefix = _remember_prefix(
                 memo, request.memo_runs[0], key, known, tail, reasoning, prefix
             )
             known, tail = prefix.encoded, tail[-1:]
             shared = len(tail)
+    flush_images()
     head = [{"role": "system", "content": request.instructions}] if request.instructions else []
     return ChatMessages(head, known, tail)
 
