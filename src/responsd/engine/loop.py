@@ -29,17 +29,15 @@ from responsd.engine.library import Library
 from responsd.engine.output import OutputBuilder
 from responsd.engine.reasoning import settle_reasoning
 from responsd.engine.requests import (
-    ToolPlan,
     asked_logprobs,
     check_answers,
     check_create_request,
     check_input_tokens_request,
     compaction_triggered,
     conversation_id,
-    echo_tools,
-    plan_tools,
 )
 from responsd.engine.run import ResponseRun
+from responsd.engine.tool_plan import ToolPlan, echo_tools, plan_tools
 from responsd.engine.truncation import fit_context
 from responsd.errors import InvalidRequestError, ResponsdError
 from responsd.ids import new_id

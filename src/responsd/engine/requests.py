@@ -1,33 +1,22 @@
-"""Request semantics decided before anything runs: what is supported, which tools the model sees.
+"""Request semantics decided before anything runs: what is supported, what must answer what
+(which tools the model sees: engine/tool_plan.py).
 
 Everything here raises before a stream starts, so clients get a plain JSON 400.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 
-from responsd.engine.strict_schema import normalize, problem
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
-from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
-from responsd.tools import client_run
-from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
-from responsd.tools.mcp import function_name
-from responsd.tools.tool_search import FUNCTION as TOOL_SEARCH_FUNCTION
-from responsd.tools.tool_search import deferred
-from responsd.tools.web_search import FUNCTION as WEB_SEARCH_FUNCTION
 from responsd.types.content import InputImage, InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
-    AdditionalTools,
     CustomToolCallOutput,
     FunctionCallOutput,
     Item,
     McpApprovalRequest,
     McpApprovalResponse,
-    ToolSearchOutput,
 )
 from responsd.types.requests import (
     ContextFields,
@@ -36,24 +25,6 @@ from responsd.types.requests import (
     ResponseCreateRequest,
 )
 from responsd.types.text import FormatJSONSchema
-from responsd.types.tools import (
-    WEB_SEARCH_TYPES,
-    ApplyPatchTool,
-    CustomTool,
-    FileSearchTool,
-    FunctionTool,
-    HostedTool,
-    LocalShellTool,
-    McpTool,
-    NamespaceTool,
-    ShellTool,
-    Tool,
-    ToolChoiceAllowed,
-    ToolChoiceCustom,
-    ToolChoiceFunction,
-    ToolChoiceHosted,
-    ToolSearchTool,
-)
 
 LOGPROBS = "message.output_text.logprobs"
 """The `include` value that asks for output text log probabilities (`top_logprobs` alone
@@ -80,15 +51,6 @@ _NOT_YET = {
     "access_programs": "Access programs are not supported by this server.",
     "image": "Image options are not supported by this server.",
 }
-
-
-@dataclass(slots=True)
-class ToolPlan:
-    """The tools the model may call, how it must choose, and the hosted ones withheld."""
-
-    specs: list[ToolSpec] = field(default_factory=list)
-    mode: ToolMode = "auto"
-    skipped: list[str] = field(default_factory=list)
 
 
 def check_create_request(request: ResponseCreateRequest) -> None:
@@ -268,115 +230,6 @@ def _check_item_parts(item: object, where: str) -> None:
                 )
 
 
-def plan_tools(
-    request: ContextFields,
-    added: Sequence[tuple[str, AdditionalTools | ToolSearchOutput]] = (),
-    served: frozenset[str] = frozenset(),
-) -> ToolPlan:
-    """The tools of `request`, then those its context adds (`added`: additional_tools and
-    tool_search_output items with where they are, oldest first; a tool added again replaces
-    the one of its name). With a tool_search tool, deferred tools wait for a search.
-    `served`: hosted tool types this server runs here (web_search with a search backend)."""
-    plan = ToolPlan()
-    searching = any(isinstance(tool, ToolSearchTool) for tool in request.tools)
-    for i, tool in enumerate(request.tools):
-        specs = _specs(tool, f"tools[{i}]", skip_deferred=searching)
-        if specs is not None:
-            plan.specs.extend(specs)
-        elif isinstance(tool, HostedTool | ShellTool) and tool.type not in served:
-            plan.skipped.append(tool.type)  # a shell in a hosted container too
-    _check_typed_names(request.tools, plan.specs)
-    for where, item in added:
-        plan.specs = load_tools(plan.specs, item, where)
-    choice = request.tool_choice
-    if isinstance(choice, str):
-        plan.mode = choice
-    elif isinstance(choice, ToolChoiceFunction | ToolChoiceCustom):
-        spec = _find(plan.specs, choice.type, choice.name)
-        plan.mode = ForcedTool(spec.name, spec.namespace)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type == "mcp":
-        plan.mode = _mcp_choice(request, choice)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type == "file_search":
-        if not any(isinstance(t, FileSearchTool) for t in request.tools):
-            raise InvalidRequestError(
-                "tool_choice forces file_search, but no file_search tool is in `tools`.",
-                param="tool_choice",
-            )
-        plan.mode = ForcedTool(FILE_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type == "tool_search":
-        if not searching:
-            raise InvalidRequestError(
-                "tool_choice forces tool_search, but no tool_search tool is in `tools`.",
-                param="tool_choice",
-            )
-        plan.mode = ForcedTool(TOOL_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type in WEB_SEARCH_TYPES & served:
-        if not any(tool.type in WEB_SEARCH_TYPES for tool in request.tools):
-            raise InvalidRequestError(
-                f"tool_choice forces {choice.type}, but no web_search tool is in `tools`.",
-                param="tool_choice",
-            )
-        plan.mode = ForcedTool(WEB_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type in CLIENT_RUN:
-        plan.mode = ForcedTool(_find(plan.specs, choice.type, choice.type).name)
-    elif isinstance(choice, ToolChoiceAllowed):
-        allowed = [
-            _find(plan.specs, t.get("type"), t.get("name"))
-            for t in choice.tools
-            if t.get("type") in ("function", "custom")
-        ] + [
-            _find(plan.specs, t["type"], t["type"])
-            for t in choice.tools
-            if t.get("type") in CLIENT_RUN
-        ]
-        plan.specs = allowed
-        plan.mode = choice.mode
-    else:
-        raise UnsupportedParameterError(
-            f"tool_choice forces the hosted tool '{choice.type}', which this server cannot run "
-            "yet.",
-            param="tool_choice",
-        )
-    runs_builtins = any(
-        isinstance(tool, McpTool | FileSearchTool | ToolSearchTool) or tool.type in served
-        for tool in request.tools
-    )
-    if plan.mode == "required" and not plan.specs and not runs_builtins:
-        raise InvalidRequestError(
-            "tool_choice requires a tool call, but no tool the model can call was given.",
-            param="tool_choice",
-        )
-    return plan
-
-
-CLIENT_RUN = ("apply_patch", "shell", "local_shell")
-"""Typed tools the client runs: each is the model's function of its type's name."""
-
-
-def _check_typed_names(tools: list[Tool], specs: list[ToolSpec]) -> None:
-    """An apply_patch, shell or local_shell tool is the model's function of that name: no
-    other tool may take it (its calls could not be told apart)."""
-    typed = {spec.name for spec in specs if spec.kind in CLIENT_RUN}
-    for i, tool in enumerate(tools):
-        if isinstance(tool, FunctionTool | CustomTool) and tool.name in typed:
-            raise InvalidRequestError(
-                f"The {tool.type} tool '{tool.name}' has the name of the {tool.name} tool in "
-                "`tools`; rename it.",
-                param=f"tools[{i}].name",
-            )
-
-
-def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:
-    label, name = getattr(choice, "server_label", None), getattr(choice, "name", None)
-    if not any(getattr(t, "server_label", None) == label for t in request.tools):
-        raise InvalidRequestError(
-            f"tool_choice names the MCP server '{label}', which is not in `tools`.",
-            param="tool_choice.server_label",
-        )
-    # The tool's function is only known once the server listed it; a wrong name fails then.
-    return ForcedTool(function_name(str(label), name)) if name else "required"
-
-
 # Output items and the call item type each must answer.
 _ANSWERS = {
     "function_call_output": "function_call",
@@ -433,84 +286,3 @@ def check_answers(history: list[Item], input_items: list[Item]) -> None:
             f"No tool call found for {item.type.replace('_', ' ')} with call_id {call_id}.",
             param=f"input[{i}].call_id",
         )
-
-
-def load_tools(
-    specs: list[ToolSpec], item: AdditionalTools | ToolSearchOutput, where: str
-) -> list[ToolSpec]:
-    """`specs` with the tools of `item` (at `where`) joined: one of a name already there
-    replaces it."""
-    for j, tool in enumerate(item.tools):
-        found = _specs(tool, f"{where}.tools[{j}]")
-        if found is None:
-            raise UnsupportedParameterError(
-                f"Only function, custom, namespace, apply_patch and local shell tools can be "
-                f"given in a {item.type} item; list '{tool.type}' in `tools`.",
-                param=f"{where}.tools[{j}]",
-            )
-        names = {(spec.namespace, spec.name) for spec in found}
-        specs = [spec for spec in specs if (spec.namespace, spec.name) not in names] + found
-    return specs
-
-
-def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec] | None:
-    """What a client tool is to the model (a namespace: its tools); None for a hosted one.
-    `skip_deferred`: leave out the tools that wait for a search (`defer_loading`), checked
-    all the same (a bad schema is the request's error, not the search's)."""
-    if isinstance(tool, ApplyPatchTool | LocalShellTool) or (
-        isinstance(tool, ShellTool) and tool.local
-    ):
-        client_run.check(tool, param)
-        return [client_run.spec(tool)]
-    if isinstance(tool, FunctionTool | CustomTool):
-        pairs = [(tool, _spec(tool, None, param))]
-    elif isinstance(tool, NamespaceTool):
-        pairs = [
-            (inner, _spec(inner, tool.name, f"{param}.tools[{j}]"))
-            for j, inner in enumerate(tool.tools)
-        ]
-    else:
-        return None
-    return [spec for source, spec in pairs if not (skip_deferred and deferred(source))]
-
-
-def _spec(tool: FunctionTool | CustomTool, namespace: str | None, param: str) -> ToolSpec:
-    if isinstance(tool, CustomTool):
-        return ToolSpec(
-            tool.name, "custom", tool.description, namespace=namespace, format=tool.format
-        )
-    parameters = tool.parameters
-    if tool.strict is None:  # strict by default: the schema is made strict
-        parameters = normalize(parameters)
-    elif tool.strict and (found := problem(parameters)):
-        raise InvalidRequestError(
-            f"Invalid schema for function '{tool.name}': {found} (Or set strict to false.)",
-            param=f"{param}.parameters",
-            code="invalid_function_parameters",
-        )
-    strict = tool.strict is not False
-    return ToolSpec(tool.name, "function", tool.description, parameters, strict, namespace)
-
-
-def echo_tools(tools: list) -> list:
-    """`tools` as the Response echoes them: a function without `strict` is strict."""
-    return [_echo(tool) for tool in tools]
-
-
-def _echo(tool):
-    if isinstance(tool, FunctionTool) and tool.strict is None:
-        return tool.model_copy(update={"strict": True})
-    if isinstance(tool, NamespaceTool):
-        return tool.model_copy(update={"tools": echo_tools(tool.tools)})
-    return tool
-
-
-def _find(specs: list[ToolSpec], kind: str | None, name: str | None) -> ToolSpec:
-    for spec in specs:
-        qualified = f"{spec.namespace}.{spec.name}" if spec.namespace else spec.name
-        if spec.kind == kind and name in (spec.name, qualified):
-            return spec
-    raise InvalidRequestError(
-        f"tool_choice names the {kind} tool '{name}', which is not in `tools`.",
-        param="tool_choice",
-    )

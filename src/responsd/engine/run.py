@@ -23,10 +23,10 @@ from responsd.engine.context import compacted
 from responsd.engine.output import OutputBuilder
 from responsd.engine.output_format import check_output_text
 from responsd.engine.reducer import Reducer
-from responsd.engine.requests import load_tools
 from responsd.engine.steps import NextStep, NextStepFinish, NextStepRunAgain, NextStepRunTools
 from responsd.engine.strict_schema import check_arguments
 from responsd.engine.tool_jobs import run_jobs
+from responsd.engine.tool_plan import load_tools
 from responsd.engine.truncation import fit_context
 from responsd.errors import ResponsdError
 from responsd.ids import new_id

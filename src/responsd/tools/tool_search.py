@@ -13,7 +13,7 @@
   (its arguments follow the tool's own `parameters`); the response ends there, and the
   client answers with a `tool_search_output` naming the tools to load.
 - Loaded tools join the model's tools for its next turn and for the rest of the context, as
-  an `additional_tools` item's do (engine/requests.plan_tools reads both).
+  an `additional_tools` item's do (engine/tool_plan.plan_tools reads both).
 """
 
 import re
