@@ -100,7 +100,8 @@ def check(tool: ApplyPatchTool | ShellTool | LocalShellTool, param: str) -> None
             "'direct' callers.",
             param=f"{param}.allowed_callers",
         )
-    unknown = [f"{param}.{key}" for key in tool.__pydantic_extra__ or {}]
+    extra = tool.__pydantic_extra__ or {}
+    unknown = [f"{param}.{key}" for key, value in extra.items() if value is not None]
     if isinstance(tool, ShellTool) and tool.environment:
         unknown += [
             f"{param}.environment.{key}"
