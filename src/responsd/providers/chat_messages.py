@@ -153,8 +153,10 @@ def _form(item: Any) -> tuple[str, Any] | None:
         return "call", _tool_call(item.call_id, wire_name(item.name, item.namespace), arguments)
     if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)):
         message = {"role": "tool", "tool_call_id": item.call_id, "content": text_of(item.output)}
+        if isinstance(item.output, str):
+            return "message", message
         images = [_image(p) for p in item.output if isinstance(p, InputImage)]
-        if not images or isinstance(item.output, str):
+        if not images:
             return "message", message
         note = f"({len(images)} image{'s' if len(images) > 1 else ''} in the next message.)"
         message["content"] = f"{message['content']}\n{note}".lstrip()
