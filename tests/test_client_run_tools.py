@@ -213,7 +213,7 @@ def test_tool_choice_forces_it(http, upstream):
     ("tools", "extra", "param"),
     [
         ([], {"tool_choice": {"type": "apply_patch"}}, "tool_choice"),
-        ([{"type": "function", "name": "shell"}, LOCAL_SHELL], {}, "tools[0].name"),
+        ([{"type": "function", "name": "shell"}, LOCAL_SHELL], {}, "tools"),
         (
             [{"type": "apply_patch", "allowed_callers": ["programmatic"]}],
             {},

@@ -62,7 +62,6 @@ def plan_tools(
             plan.specs.extend(specs)
         elif isinstance(tool, HostedTool | ShellTool) and tool.type not in served:
             plan.skipped.append(tool.type)  # a shell in a hosted container too
-    _check_typed_names(request.tools, plan.specs)
     for where, item in added:
         plan.specs = load_tools(plan.specs, item, where)
     choice = request.tool_choice
@@ -127,20 +126,8 @@ def plan_tools(
 
 
 CLIENT_RUN = ("apply_patch", "shell", "local_shell")
-"""Typed tools the client runs: each is the model's function of its type's name."""
-
-
-def _check_typed_names(tools: list[Tool], specs: list[ToolSpec]) -> None:
-    """An apply_patch, shell or local_shell tool is the model's function of that name: no
-    other tool may take it (its calls could not be told apart)."""
-    typed = {spec.name for spec in specs if spec.kind in CLIENT_RUN}
-    for i, tool in enumerate(tools):
-        if isinstance(tool, FunctionTool | CustomTool) and tool.name in typed:
-            raise InvalidRequestError(
-                f"The {tool.type} tool '{tool.name}' has the name of the {tool.name} tool in "
-                "`tools`; rename it.",
-                param=f"tools[{i}].name",
-            )
+"""Typed tools the client runs: each is the model's function of its type's name (a function
+of the same name is refused as any two tools sharing a name are: chat_messages.tool_table)."""
 
 
 def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:
