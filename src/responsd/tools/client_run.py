@@ -14,7 +14,6 @@ import orjson
 from pydantic import ValidationError
 
 from responsd.errors import UnsupportedParameterError
-from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
 from responsd.types.items import (
     ApplyPatchCall,
@@ -146,7 +145,7 @@ def _with_skills(tool: ShellTool) -> str:
 
 
 def call_item(
-    spec: ToolSpec, call_id: str, arguments: str, item_id: str | None = None
+    spec: ToolSpec, call_id: str, arguments: str, item_id: str
 ) -> ApplyPatchCall | ShellCall | LocalShellCall | None:
     """The call item of `spec`'s tool for the arguments the model wrote; None when they do
     not make one (not JSON, or not the tool's schema: the strict check says why)."""
@@ -155,17 +154,15 @@ def call_item(
         if spec.kind == "apply_patch":
             if value.get("type") == "delete_file":
                 value = {"type": "delete_file", "path": value.get("path")}
-            return ApplyPatchCall(
-                id=item_id or new_item_id("apply_patch_call"), call_id=call_id, operation=value
-            )
+            return ApplyPatchCall(id=item_id, call_id=call_id, operation=value)
         if spec.kind == "local_shell":
             return LocalShellCall(
-                id=item_id or new_item_id("local_shell_call"),
+                id=item_id,
                 call_id=call_id,
                 action=LocalShellAction.model_validate(value),
             )
         return ShellCall(
-            id=item_id or new_item_id("shell_call"),
+            id=item_id,
             call_id=call_id,
             action=ShellAction.model_validate(value),
             environment={"type": "local"},
