@@ -1,8 +1,8 @@
 """The OpenAI Agents SDK itself, run against responsd: its hosted-typed tools that the
 client runs (`ApplyPatchTool` with an editor, `ShellTool` and `LocalShellTool` with local
-executors) go through
-whole agent runs, chained (stored, each turn continuing the last by `previous_response_id`)
-and stateless (`store=False`, the whole context sent each turn)."""
+executors, `ComputerTool` with a computer) go through whole agent runs, chained (stored,
+each turn continuing the last by `previous_response_id`) and stateless (`store=False`, the
+whole context sent each turn)."""
 
 import json
 
@@ -12,6 +12,8 @@ import pytest
 from agents import (
     Agent,
     ApplyPatchTool,
+    AsyncComputer,
+    ComputerTool,
     LocalShellCommandRequest,
     LocalShellTool,
     ModelSettings,
@@ -121,3 +123,80 @@ async def test_an_agent_runs_a_local_shell_command(aclient, upstream):
     *_, called, answer = upstream.requests[1]["messages"]
     assert called["tool_calls"][0]["function"]["name"] == "local_shell"
     assert answer == {"role": "tool", "tool_call_id": "call_l", "content": "nothing to commit"}
+
+
+class Screen(AsyncComputer):
+    """Records what the SDK asks its computer to do; every screenshot is the same PNG."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple] = []
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return (1024, 768)
+
+    async def screenshot(self) -> str:
+        return "iVBORw0KGgo="
+
+    async def click(self, x: int, y: int, button: str) -> None:
+        self.done.append(("click", x, y, button))
+
+    async def double_click(self, x: int, y: int) -> None:
+        self.done.append(("double_click", x, y))
+
+    async def scroll(self, x: int, y: int, scroll_x: int, scroll_y: int) -> None:
+        self.done.append(("scroll", x, y, scroll_x, scroll_y))
+
+    async def type(self, text: str) -> None:
+        self.done.append(("type", text))
+
+    async def wait(self) -> None:
+        self.done.append(("wait",))
+
+    async def move(self, x: int, y: int) -> None:
+        self.done.append(("move", x, y))
+
+    async def keypress(self, keys: list[str]) -> None:
+        self.done.append(("keypress", keys))
+
+    async def drag(self, path: list[tuple[int, int]]) -> None:
+        self.done.append(("drag", path))
+
+
+@pytest.mark.parametrize("chained", [True, False], ids=["chained", "stateless"])
+async def test_an_agent_uses_the_computer(server, upstream, chained):
+    actions = [
+        {"type": "click", "button": "left", "x": 10, "y": 20},
+        {"type": "type", "text": "responsd"},
+        {"type": "keypress", "keys": ["ENTER"]},
+    ]
+    upstream.script(
+        Reply(tool_calls=[Call("computer", json.dumps({"actions": actions}), id="call_c")]),
+        Reply(text="Searched."),
+    )
+    sent: list[dict] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(json.loads(request.content))
+
+    http = httpx.AsyncClient(event_hooks={"request": [record]})
+    client = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="unused", http_client=http)
+    screen = Screen()
+    agent = Agent(
+        name="browser",
+        model=OpenAIResponsesModel("fake-model", client),
+        tools=[ComputerTool(computer=screen)],
+        model_settings=ModelSettings(store=chained),
+    )
+    async with http:
+        result = await Runner.run(agent, "Search for responsd", auto_previous_response_id=chained)
+    assert sent[0]["tools"] == [{"type": "computer"}]
+    if chained:
+        assert [item["type"] for item in sent[1]["input"]] == ["computer_call_output"]
+    assert result.final_output == "Searched."
+    assert screen.done == [("click", 10, 20, "left"), ("type", "responsd"), ("keypress", ["ENTER"])]
+    # The model's last turn: its call, the tool message, then the screenshot as an image.
+    *_, called, answer, images = upstream.requests[1]["messages"]
+    assert called["tool_calls"][0]["function"]["name"] == "computer"
+    assert answer["tool_call_id"] == "call_c"
+    assert images["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBORw0KGgo="

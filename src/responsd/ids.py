@@ -24,6 +24,8 @@ ITEM_PREFIXES = {
     "shell_call_output": "sho",
     "local_shell_call": "lsh",
     "local_shell_call_output": "lsho",
+    "computer_call": "cu",
+    "computer_call_output": "cuo",
 }
 
 

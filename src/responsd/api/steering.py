@@ -144,7 +144,13 @@ def required_input(output: list[Any]) -> list[dict[str, Any]]:
                 stubs.append(
                     {"type": "function_call_output", "call_id": item.call_id, "name": item.name}
                 )
-            case "custom_tool_call" | "apply_patch_call" | "shell_call" | "local_shell_call":
+            case (
+                "custom_tool_call"
+                | "apply_patch_call"
+                | "shell_call"
+                | "local_shell_call"
+                | "computer_call"
+            ):
                 stubs.append({"type": f"{item.type}_output", "call_id": item.call_id})
             case "mcp_approval_request":
                 stubs.append({"type": "mcp_approval_response", "approval_request_id": item.id})

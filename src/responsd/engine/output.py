@@ -339,9 +339,10 @@ class OutputBuilder:
     def _typed_call(
         self, call: _OpenCall, text: str, status: Literal["completed", "incomplete"]
     ) -> Events:
-        """An apply_patch or shell call, added and done at once. Arguments that make no such
-        call show nothing: the strict check then fails the turn with the reason, and a call
-        cut short (incomplete) has no operation or command to show."""
+        """A call of a typed tool the client runs (client_run), added and done at once.
+        Arguments that make no such call show nothing: the strict check then fails the turn
+        with the reason, and a call cut short (incomplete) has no operation or command to
+        show."""
         item = client_run.call_item(call.spec, call.call_id, text, call.item_id)
         if status == "completed":
             self.strict_calls.append((call.spec, text))
@@ -427,13 +428,8 @@ class OutputBuilder:
         return events
 
 
-_CALL_ITEMS = {
-    "custom": "custom_tool_call",
-    "apply_patch": "apply_patch_call",
-    "shell": "shell_call",
-    "local_shell": "local_shell_call",
-}
-_TYPED = frozenset({"apply_patch", "shell", "local_shell"})
+_CALL_ITEMS = {"custom": "custom_tool_call", **client_run.CALL_ITEMS}
+_TYPED = frozenset(client_run.CALL_ITEMS)
 """Tools whose calls are items of their own, made of the complete arguments."""
 
 

@@ -12,6 +12,7 @@ from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.types.content import InputImage, InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
+    ComputerCallOutput,
     CustomToolCallOutput,
     FunctionCallOutput,
     Item,
@@ -216,6 +217,12 @@ def check_items(items: list, where: str) -> None:
 
 
 def _check_item_parts(item: object, where: str) -> None:
+    if isinstance(item, ComputerCallOutput) and not item.output.image_url:
+        raise UnsupportedParameterError(
+            "A computer_call_output's screenshot must be given by `image_url` (a URL or a data "
+            "URL) for now.",
+            param=f"{where}.output.file_id" if item.output.file_id else f"{where}.output",
+        )
     if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)) and isinstance(
         item.output, list
     ):

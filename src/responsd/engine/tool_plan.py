@@ -19,6 +19,8 @@ from responsd.types.requests import ContextFields
 from responsd.types.tools import (
     WEB_SEARCH_TYPES,
     ApplyPatchTool,
+    ComputerTool,
+    ComputerUsePreviewTool,
     CustomTool,
     FileSearchTool,
     FunctionTool,
@@ -93,17 +95,17 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(WEB_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type in CLIENT_RUN:
-        plan.mode = ForcedTool(_find(plan.specs, choice.type, choice.type).name)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type in client_run.FUNCTIONS:
+        plan.mode = ForcedTool(_client_run(plan.specs, choice.type).name)
     elif isinstance(choice, ToolChoiceAllowed):
         allowed = [
             _find(plan.specs, t.get("type"), t.get("name"))
             for t in choice.tools
             if t.get("type") in ("function", "custom")
         ] + [
-            _find(plan.specs, t["type"], t["type"])
+            _client_run(plan.specs, t["type"])
             for t in choice.tools
-            if t.get("type") in CLIENT_RUN
+            if t.get("type") in client_run.FUNCTIONS
         ]
         plan.specs = allowed
         plan.mode = choice.mode
@@ -123,11 +125,6 @@ def plan_tools(
             param="tool_choice",
         )
     return plan
-
-
-CLIENT_RUN = ("apply_patch", "shell", "local_shell")
-"""Typed tools the client runs: each is the model's function of its type's name (a function
-of the same name is refused as any two tools sharing a name are: chat_messages.tool_table)."""
 
 
 def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:
@@ -150,8 +147,8 @@ def load_tools(
         found = _specs(tool, f"{where}.tools[{j}]")
         if found is None:
             raise UnsupportedParameterError(
-                f"Only function, custom, namespace, apply_patch and local shell tools can be "
-                f"given in a {item.type} item; list '{tool.type}' in `tools`.",
+                f"Only function, custom, namespace, apply_patch, local shell and computer tools "
+                f"can be given in a {item.type} item; list '{tool.type}' in `tools`.",
                 param=f"{where}.tools[{j}]",
             )
         names = {(spec.namespace, spec.name) for spec in found}
@@ -163,9 +160,12 @@ def _specs(tool: Tool, param: str, skip_deferred: bool = False) -> list[ToolSpec
     """What a client tool is to the model (a namespace: its tools); None for a hosted one.
     `skip_deferred`: leave out the tools that wait for a search (`defer_loading`), checked
     all the same (a bad schema is the request's error, not the search's)."""
-    if isinstance(tool, ApplyPatchTool | LocalShellTool) or (
-        isinstance(tool, ShellTool) and tool.local
-    ):
+    # Typed tools the client runs: each is the model's function of client_run.FUNCTIONS (a
+    # function of the same name is refused as any two tools sharing a name are:
+    # chat_messages.tool_table).
+    if isinstance(
+        tool, ApplyPatchTool | LocalShellTool | ComputerTool | ComputerUsePreviewTool
+    ) or (isinstance(tool, ShellTool) and tool.local):
         client_run.check(tool, param)
         return [client_run.spec(tool)]
     if isinstance(tool, FunctionTool | CustomTool):
@@ -218,5 +218,17 @@ def _find(specs: list[ToolSpec], kind: str | None, name: str | None) -> ToolSpec
             return spec
     raise InvalidRequestError(
         f"tool_choice names the {kind} tool '{name}', which is not in `tools`.",
+        param="tool_choice",
+    )
+
+
+def _client_run(specs: list[ToolSpec], tool_type: str) -> ToolSpec:
+    """The function of the typed tool `tool_type` the client runs (client_run.FUNCTIONS)."""
+    function = client_run.FUNCTIONS[tool_type]
+    for spec in specs:
+        if spec.kind == function and spec.namespace is None:
+            return spec
+    raise InvalidRequestError(
+        f"tool_choice names the {tool_type} tool, which is not in `tools`.",
         param="tool_choice",
     )

@@ -15,11 +15,11 @@ from responsd.types.text import TextFormat
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     """A client tool as the model sees it: a function, or a custom tool taking text.
-    `apply_patch`, `shell` and `local_shell` are functions whose calls become those tools'
-    own items."""
+    `apply_patch`, `shell`, `local_shell` and `computer` are functions whose calls become
+    those tools' own items (tools/client_run.py)."""
 
     name: str
-    kind: Literal["function", "custom", "apply_patch", "shell", "local_shell"]
+    kind: Literal["function", "custom", "apply_patch", "shell", "local_shell", "computer"]
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None

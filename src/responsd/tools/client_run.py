@@ -1,8 +1,10 @@
-"""Typed tools the client runs: `apply_patch`, `shell` (local environment), `local_shell`.
+"""Typed tools the client runs: `apply_patch`, `shell` (local environment), `local_shell`,
+`computer` (and `computer_use_preview`).
 
 Unlike a function, their calls have items of their own (`apply_patch_call` with an
-operation, `shell_call` with commands, `local_shell_call` with one command), and their
-results too (`apply_patch_call_output`, `shell_call_output`, `local_shell_call_output`).
+operation, `shell_call` with commands, `local_shell_call` with one command, `computer_call`
+with screen actions), and their results too (`apply_patch_call_output`,
+`shell_call_output`, `local_shell_call_output`, `computer_call_output`: a screenshot).
 Here: the function each is to the model (a strict JSON schema), the call item made from the
 arguments the model wrote, and how these items look to the model again in a later turn
 (the function call and result they were).
@@ -15,9 +17,12 @@ from pydantic import ValidationError
 
 from responsd.errors import UnsupportedParameterError
 from responsd.providers.base import ToolSpec
+from responsd.types.content import InputImage, InputText
 from responsd.types.items import (
     ApplyPatchCall,
     ApplyPatchCallOutput,
+    ComputerCall,
+    ComputerCallOutput,
     FunctionCall,
     FunctionCallOutput,
     Item,
@@ -28,7 +33,31 @@ from responsd.types.items import (
     ShellCall,
     ShellCallOutput,
 )
-from responsd.types.tools import ApplyPatchTool, LocalShellTool, ShellTool
+from responsd.types.tools import (
+    ApplyPatchTool,
+    ComputerTool,
+    ComputerUsePreviewTool,
+    LocalShellTool,
+    ShellTool,
+)
+
+ClientRunTool = ApplyPatchTool | ShellTool | LocalShellTool | ComputerTool | ComputerUsePreviewTool
+
+FUNCTIONS = {
+    "apply_patch": "apply_patch",
+    "shell": "shell",
+    "local_shell": "local_shell",
+    "computer": "computer",
+    "computer_use_preview": "computer",
+}
+"""Each tool type's function for the model (also its ToolSpec kind)."""
+CALL_ITEMS = {
+    "apply_patch": "apply_patch_call",
+    "shell": "shell_call",
+    "local_shell": "local_shell_call",
+    "computer": "computer_call",
+}
+"""The item type a call of each function becomes."""
 
 APPLY_PATCH_DESCRIPTION = (
     "Create, change or delete one file. `type`: create_file, update_file or delete_file; "
@@ -79,6 +108,72 @@ LOCAL_SHELL_PARAMETERS: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+
+def _action(kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"type": {"type": "string", "enum": [kind]}, **fields},
+        "required": ["type", *fields],
+        "additionalProperties": False,
+    }
+
+
+_PIXEL = {"type": "integer"}
+COMPUTER_ACTION: dict[str, Any] = {
+    "anyOf": [
+        _action(
+            "click",
+            button={"type": "string", "enum": ["left", "right", "wheel", "back", "forward"]},
+            x=_PIXEL,
+            y=_PIXEL,
+        ),
+        _action("double_click", x=_PIXEL, y=_PIXEL),
+        _action(
+            "drag",
+            path={
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"x": _PIXEL, "y": _PIXEL},
+                    "required": ["x", "y"],
+                    "additionalProperties": False,
+                },
+            },
+        ),
+        _action("keypress", keys={"type": "array", "items": {"type": "string"}}),
+        _action("move", x=_PIXEL, y=_PIXEL),
+        _action("screenshot"),
+        _action("scroll", x=_PIXEL, y=_PIXEL, scroll_x=_PIXEL, scroll_y=_PIXEL),
+        _action("type", text={"type": "string"}),
+        _action("wait"),
+    ]
+}
+COMPUTER_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"actions": {"type": "array", "items": COMPUTER_ACTION}},
+    "required": ["actions"],
+    "additionalProperties": False,
+}
+COMPUTER_PREVIEW_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"action": COMPUTER_ACTION},
+    "required": ["action"],
+    "additionalProperties": False,
+}
+_COMPUTER_HOW = (
+    "x and y are pixels of the latest screenshot (0, 0 is its top left corner); a drag's "
+    "`path` goes from its first point to its last; keypress `keys` are pressed together, by "
+    'name ("ENTER", "CTRL", "A"); scroll_x and scroll_y are the pixels to scroll (negative: '
+    "left or up); `type` types text; `wait` waits a moment. Take a screenshot first to see "
+    "the screen."
+)
+COMPUTER_DESCRIPTION = (
+    "Use the user's computer: the `actions` run one after the other, then you are shown a "
+    "screenshot of the screen. " + _COMPUTER_HOW
+)
+SCREENSHOT_TEXT = "The screen after the actions:"
+"""What the model reads with a computer call's screenshot."""
+
 ITEMS = (
     ApplyPatchCall,
     ApplyPatchCallOutput,
@@ -86,13 +181,15 @@ ITEMS = (
     ShellCallOutput,
     LocalShellCall,
     LocalShellCallOutput,
+    ComputerCall,
+    ComputerCallOutput,
 )
 """Items of these tools (the model sees them as function calls and results)."""
 
 
-def check(tool: ApplyPatchTool | ShellTool | LocalShellTool, param: str) -> None:
+def check(tool: ClientRunTool, param: str) -> None:
     """400 naming the first setting of `tool` this server would not honour."""
-    callers = None if isinstance(tool, LocalShellTool) else tool.allowed_callers
+    callers = getattr(tool, "allowed_callers", None)
     if callers is not None and "direct" not in callers:
         raise UnsupportedParameterError(
             f"This server runs no programs for the model, so a {tool.type} tool must allow "
@@ -113,8 +210,17 @@ def check(tool: ApplyPatchTool | ShellTool | LocalShellTool, param: str) -> None
         )
 
 
-def spec(tool: ApplyPatchTool | ShellTool | LocalShellTool) -> ToolSpec:
-    """The function the model calls for `tool` (named as the tool's type)."""
+def spec(tool: ClientRunTool) -> ToolSpec:
+    """The function the model calls for `tool` (named as in FUNCTIONS)."""
+    if isinstance(tool, ComputerTool):
+        return ToolSpec("computer", "computer", COMPUTER_DESCRIPTION, COMPUTER_PARAMETERS, True)
+    if isinstance(tool, ComputerUsePreviewTool):
+        description = (
+            f"Use the user's computer ({tool.environment}, a screen of {tool.display_width}x"
+            f"{tool.display_height} pixels): the `action` runs, then you are shown a screenshot "
+            "of the screen. " + _COMPUTER_HOW
+        )
+        return ToolSpec("computer", "computer", description, COMPUTER_PREVIEW_PARAMETERS, True)
     if isinstance(tool, ApplyPatchTool):
         return ToolSpec(
             "apply_patch", "apply_patch", APPLY_PATCH_DESCRIPTION, APPLY_PATCH_PARAMETERS, True
@@ -146,7 +252,7 @@ def _with_skills(tool: ShellTool) -> str:
 
 def call_item(
     spec: ToolSpec, call_id: str, arguments: str, item_id: str
-) -> ApplyPatchCall | ShellCall | LocalShellCall | None:
+) -> ApplyPatchCall | ShellCall | LocalShellCall | ComputerCall | None:
     """The call item of `spec`'s tool for the arguments the model wrote; None when they do
     not make one (not JSON, or not the tool's schema: the strict check says why)."""
     try:
@@ -155,6 +261,8 @@ def call_item(
             if value.get("type") == "delete_file":
                 value = {"type": "delete_file", "path": value.get("path")}
             return ApplyPatchCall(id=item_id, call_id=call_id, operation=value)
+        if spec.kind == "computer":
+            return ComputerCall.model_validate({**value, "id": item_id, "call_id": call_id})
         if spec.kind == "local_shell":
             return LocalShellCall(
                 id=item_id,
@@ -177,6 +285,16 @@ def model_items(items: list[Item]) -> list[Item]:
 
 
 def _as_function(item: Item) -> Item:
+    if isinstance(item, ComputerCall):
+        acts = {"action": item.action} if item.actions is None else {"actions": item.actions}
+        arguments = orjson.dumps(acts).decode()
+        return FunctionCall(call_id=item.call_id, name="computer", arguments=arguments)
+    if isinstance(item, ComputerCallOutput):
+        # Checked when it came in (engine/requests.py): a screenshot given by image_url.
+        screenshot = InputImage(image_url=item.output.image_url)
+        return FunctionCallOutput(
+            call_id=item.call_id, output=[InputText(text=SCREENSHOT_TEXT), screenshot]
+        )
     if isinstance(item, ApplyPatchCall):
         operation = item.operation.model_dump(mode="json")
         operation.setdefault("diff", "")

@@ -349,6 +349,46 @@ class LocalShellCallOutput(WireModel):
         return self
 
 
+class ComputerCall(WireModel):
+    """The model asking the client (its `computer` tool) to act on a screen: `actions` in
+    order for the `computer` tool, one `action` for `computer_use_preview`. Each action is
+    an object with its `type` (click, double_click, drag, keypress, move, screenshot,
+    scroll, type, wait) and that type's fields, kept as sent."""
+
+    type: Literal["computer_call"] = "computer_call"
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    action: dict[str, Any] | None = omitted_when_none()
+    actions: list[dict[str, Any]] | None = omitted_when_none()
+    pending_safety_checks: list[dict[str, Any]] = Field(default_factory=list)
+    """Never any here: this server runs no safety classifier over screenshots."""
+    status: ItemStatus = "completed"
+
+    @model_validator(mode="after")
+    def _acts(self) -> "ComputerCall":
+        for action in self.actions if self.actions is not None else [self.action]:
+            if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+                raise ValueError("a computer_call needs `action` or `actions`, each with a `type`")
+        return self
+
+
+class ComputerScreenshot(WireModel):
+    type: Literal["computer_screenshot"] = "computer_screenshot"
+    image_url: str | None = omitted_when_none()
+    file_id: str | None = omitted_when_none()
+
+
+class ComputerCallOutput(WireModel):
+    """The client's result for a `computer_call`: a screenshot after its actions."""
+
+    type: Literal["computer_call_output"] = "computer_call_output"
+    id: str | None = None
+    call_id: str = Field(min_length=1, max_length=64)
+    output: ComputerScreenshot
+    acknowledged_safety_checks: list[dict[str, Any]] | None = omitted_when_none()
+    status: Literal["in_progress", "completed", "incomplete", "failed"] | None = omitted_when_none()
+
+
 TOOL_SOURCES = (AdditionalTools, ToolSearchOutput)
 """Items whose `tools` join the model's tools for the rest of the context."""
 
@@ -369,8 +409,6 @@ OTHER_ITEM_TYPES = frozenset(
     {
         "code_interpreter_call",
         "image_generation_call",
-        "computer_call",
-        "computer_call_output",
         "program",
         "program_output",
         # Honoured only as the final input item (engine.requests.without_trigger).
@@ -402,6 +440,8 @@ _MODELLED = {
     "shell_call_output",
     "local_shell_call",
     "local_shell_call_output",
+    "computer_call",
+    "computer_call_output",
 }
 
 
@@ -443,6 +483,8 @@ InputItem: TypeAlias = Annotated[
     | Annotated[ShellCallOutput, Tag("shell_call_output")]
     | Annotated[LocalShellCall, Tag("local_shell_call")]
     | Annotated[LocalShellCallOutput, Tag("local_shell_call_output")]
+    | Annotated[ComputerCall, Tag("computer_call")]
+    | Annotated[ComputerCallOutput, Tag("computer_call_output")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(
         _item_tag,
@@ -480,5 +522,7 @@ Item: TypeAlias = (
     | ShellCallOutput
     | LocalShellCall
     | LocalShellCallOutput
+    | ComputerCall
+    | ComputerCallOutput
     | OtherItem
 )

@@ -11,6 +11,7 @@ CLIENT_TOOL_TYPES = frozenset({"function", "custom", "namespace"})
 _MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {
     "mcp",
     "file_search",
+    "computer",
     "computer_use_preview",
     "tool_search",
     "apply_patch",
@@ -122,14 +123,22 @@ class HostedTool(WireModel):
     type: str
 
 
-class ComputerUsePreviewTool(HostedTool):
-    """The computer tool (withheld: clients run it); its settings are checked, as the hosted
-    API checks them, so what is echoed is a valid tool."""
+class ComputerTool(WireModel):
+    """A screen the client controls: the model writes `computer_call` items (a batch of
+    `actions`: click, type, scroll, …), the client runs them and answers with a
+    `computer_call_output` holding a screenshot."""
+
+    type: Literal["computer"] = "computer"
+
+
+class ComputerUsePreviewTool(WireModel):
+    """The preview form of the computer tool: one `action` per call, on a display whose
+    kind and size the request states."""
 
     type: Literal["computer_use_preview"] = "computer_use_preview"
     environment: Literal["windows", "mac", "linux", "ubuntu", "browser"]
-    display_width: int
-    display_height: int
+    display_width: int = Field(gt=0)
+    display_height: int = Field(gt=0)
 
 
 WEB_SEARCH_TYPES = frozenset(
@@ -216,6 +225,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[NamespaceTool, Tag("namespace")]
     | Annotated[McpTool, Tag("mcp")]
     | Annotated[FileSearchTool, Tag("file_search")]
+    | Annotated[ComputerTool, Tag("computer")]
     | Annotated[ComputerUsePreviewTool, Tag("computer_use_preview")]
     | Annotated[ToolSearchTool, Tag("tool_search")]
     | Annotated[ApplyPatchTool, Tag("apply_patch")]
