@@ -104,6 +104,8 @@ def create_app(settings: Settings) -> Starlette:
                 allow_private_network=settings.allow_private_network,
                 mcp_timeout=settings.mcp_timeout,
                 web_search_url=settings.web_search_url,
+                images_url=settings.images_url,
+                images_api_key=settings.images_api_key,
             ),
         )
         embedder = build_embedder(

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     """A SearXNG-compatible search API (`GET <url>?q=…&format=json`, answering `{"results":
     [{"url", "title", "content"}]}`) that runs the `web_search` tool; unset: web_search
     tools are withheld from the model."""
+    images_url: str | None = None
+    """An OpenAI-compatible Images API (base URL, e.g. `http://host:8080/v1`: `POST
+    <url>/images/generations`) that runs the `image_generation` tool; unset: image_generation
+    tools are withheld from the model."""
+    images_api_key: str | None = None
+    """Bearer key for `images_url` (never logged or echoed)."""
     max_turns: int = Field(default=16, ge=1)
     """Model turns one response may take while built-in tools run; then it ends incomplete."""
     max_file_size: int = Field(default=512 * 1024 * 1024, gt=0)

@@ -16,6 +16,7 @@ ITEM_PREFIXES = {
     "mcp_approval_response": "mcpa",
     "file_search_call": "fs",
     "web_search_call": "ws",
+    "image_generation_call": "ig",
     "tool_search_call": "tsc",
     "tool_search_output": "tso",
     "apply_patch_call": "apc",

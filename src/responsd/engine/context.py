@@ -14,6 +14,7 @@ from responsd.sealing import KeyRing
 from responsd.store.sql import Chain
 from responsd.tools.file_search import Citations
 from responsd.tools.registry import TOOL_ITEMS, model_items
+from responsd.types.client_run_items import ShellCallOutput
 from responsd.types.content import InputText, OutputText, ReasoningText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
@@ -28,7 +29,6 @@ from responsd.types.items import (
     ItemReference,
     Message,
     Reasoning,
-    ShellCallOutput,
 )
 
 COMPACTION_PREFIX = "Summary of the conversation so far:\n"

@@ -52,7 +52,6 @@ from responsd.types.events import ResponseStreamEvent
 from responsd.types.items import TOOL_SOURCES, Compaction, Item
 from responsd.types.requests import ContextFields, InputTokensRequest, ResponseCreateRequest
 from responsd.types.response import ConversationRef, ReasoningEcho, Response, ResponseStatus
-from responsd.types.tools import WEB_SEARCH_TYPES
 
 log = logging.getLogger("responsd.engine")
 
@@ -130,7 +129,7 @@ class Engine:
             self.library, self.options.tools.allow_private_network, self.options.max_file_bytes
         )
         self.parsed = ParsedItems(self.options.parsed_items_chars)
-        self._served = WEB_SEARCH_TYPES if self.options.tools.web_search_url else frozenset()
+        self._served = self.options.tools.served()
         """Hosted tool types run here that run only when configured (plan_tools)."""
         self.chains = ChainCache()
         self.memos = ItemMemos()

@@ -9,10 +9,10 @@ from typing import Any
 import jsonschema
 
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
+from responsd.types.client_run_items import ComputerCallOutput
 from responsd.types.content import InputImage, InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
-    ComputerCallOutput,
     CustomToolCallOutput,
     FunctionCallOutput,
     Item,

@@ -10,6 +10,7 @@ from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.providers.base import ForcedTool, ToolMode, ToolSpec
 from responsd.tools import client_run
 from responsd.tools.file_search import FUNCTION as FILE_SEARCH_FUNCTION
+from responsd.tools.image_generation import FUNCTION as IMAGE_GENERATION_FUNCTION
 from responsd.tools.mcp import function_name
 from responsd.tools.tool_search import FUNCTION as TOOL_SEARCH_FUNCTION
 from responsd.tools.tool_search import deferred
@@ -95,6 +96,13 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(WEB_SEARCH_FUNCTION)
+    elif isinstance(choice, ToolChoiceHosted) and choice.type in {"image_generation"} & served:
+        if not any(tool.type == "image_generation" for tool in request.tools):
+            raise InvalidRequestError(
+                "tool_choice forces image_generation, but no image_generation tool is in `tools`.",
+                param="tool_choice",
+            )
+        plan.mode = ForcedTool(IMAGE_GENERATION_FUNCTION)
     elif isinstance(choice, ToolChoiceHosted) and choice.type in client_run.FUNCTIONS:
         plan.mode = ForcedTool(_client_run(plan.specs, choice.type).name)
     elif isinstance(choice, ToolChoiceAllowed):

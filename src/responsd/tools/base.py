@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
+import orjson
+
 from responsd.providers.base import ToolSpec
 from responsd.types.events import ResponseStreamEvent
 from responsd.types.items import Item
@@ -66,3 +68,14 @@ class BuiltinTool(Protocol):
     async def close(self) -> None:
         """Release connections held for this response."""
         ...
+
+
+def text_argument(arguments: str, name: str) -> str:
+    """The string argument `name` the model wrote (a web search's query, an image's prompt);
+    text that is not the expected JSON is taken as that argument."""
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments.strip()
+    found = value.get(name) if isinstance(value, dict) else value
+    return found.strip() if isinstance(found, str) else ""

@@ -17,15 +17,11 @@ from pydantic import ValidationError
 
 from responsd.errors import UnsupportedParameterError
 from responsd.providers.base import ToolSpec
-from responsd.types.content import InputImage, InputText
-from responsd.types.items import (
+from responsd.types.client_run_items import (
     ApplyPatchCall,
     ApplyPatchCallOutput,
     ComputerCall,
     ComputerCallOutput,
-    FunctionCall,
-    FunctionCallOutput,
-    Item,
     LocalShellAction,
     LocalShellCall,
     LocalShellCallOutput,
@@ -33,6 +29,8 @@ from responsd.types.items import (
     ShellCall,
     ShellCallOutput,
 )
+from responsd.types.content import InputImage, InputText
+from responsd.types.items import FunctionCall, FunctionCallOutput, Item
 from responsd.types.tools import (
     ApplyPatchTool,
     ComputerTool,

@@ -8,11 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from responsd.tools import client_run, file_search, mcp, tool_search, web_search
+from responsd.tools import (
+    client_run,
+    file_search,
+    image_generation,
+    mcp,
+    tool_search,
+    web_search,
+)
 from responsd.tools.base import BuiltinTool
 from responsd.tools.file_search import Citations
 from responsd.types.items import (
     FileSearchCall,
+    ImageGenerationCall,
     Item,
     McpApprovalRequest,
     McpApprovalResponse,
@@ -22,7 +30,14 @@ from responsd.types.items import (
     ToolSearchOutput,
     WebSearchCall,
 )
-from responsd.types.tools import FileSearchTool, McpTool, ToolSearchTool, WebSearchTool
+from responsd.types.tools import (
+    WEB_SEARCH_TYPES,
+    FileSearchTool,
+    ImageGenerationTool,
+    McpTool,
+    ToolSearchTool,
+    WebSearchTool,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +50,14 @@ class ToolOptions:
     """Seconds one MCP operation (listing, or one call) may take."""
     web_search_url: str | None = None
     """The search backend of `web_search` (tools/web_search.py); None: not run."""
+    images_url: str | None = None
+    """The image service of `image_generation` (tools/image_generation.py); None: not run."""
+    images_api_key: str | None = field(default=None, repr=False)
+
+    def served(self) -> frozenset[str]:
+        """Hosted tool types that run here only when configured (else withheld)."""
+        types = WEB_SEARCH_TYPES if self.web_search_url else frozenset()
+        return types | ({"image_generation"} if self.images_url else set())
 
 
 @dataclass(slots=True)
@@ -57,6 +80,14 @@ def _web_search(config: WebSearchTool, o: ToolOptions, c: ToolContext) -> Builti
     return web_search.WebSearch(config, o.web_search_url, sources, c.citations)
 
 
+def _image_generation(
+    config: ImageGenerationTool, o: ToolOptions, _: ToolContext
+) -> BuiltinTool | None:
+    if o.images_url is None:
+        return None  # withheld from the model, as hosted tools this server cannot run are
+    return image_generation.ImageGeneration(config, o.images_url, o.images_api_key)
+
+
 _FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool | None]] = {
     McpTool: lambda config, o, _: mcp.McpServerTool(config, o.allow_private_network, o.mcp_timeout),
     FileSearchTool: lambda config, _, c: file_search.FileSearch(
@@ -64,6 +95,7 @@ _FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool | N
     ),
     ToolSearchTool: lambda config, _, c: tool_search.ToolSearch(config, c.tools),
     WebSearchTool: _web_search,
+    ImageGenerationTool: _image_generation,
 }
 
 
@@ -80,6 +112,7 @@ TOOL_ITEMS = (
     McpListTools,
     FileSearchCall,
     WebSearchCall,
+    ImageGenerationCall,
     ToolSearchCall,
     ToolSearchOutput,
     *client_run.ITEMS,
@@ -93,5 +126,5 @@ def model_items(items: list[Item], citations: Citations | None = None) -> list[I
     if not any(isinstance(item, TOOL_ITEMS) for item in items):
         return items  # most histories: one cheap pass instead of two rebuilding ones
     items = file_search.model_items(mcp.model_items(items), citations)
-    items = web_search.model_items(items, citations)
+    items = image_generation.model_items(web_search.model_items(items, citations))
     return client_run.model_items(tool_search.model_items(items))

@@ -25,7 +25,7 @@ import orjson
 from responsd.errors import UnsupportedParameterError
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
-from responsd.tools.base import ToolJob, ToolProgress
+from responsd.tools.base import ToolJob, ToolProgress, text_argument
 from responsd.tools.file_search import CITE_NOTE, Citations
 from responsd.types.events import (
     ResponseWebSearchCallCompletedEvent,
@@ -105,7 +105,7 @@ class WebSearch:
         return function == FUNCTION
 
     def call(self, spec: ToolSpec, arguments: str) -> list[ToolJob]:
-        action = {"type": "search", "query": _query(arguments)}
+        action = {"type": "search", "query": text_argument(arguments, "query")}
         item = WebSearchCall(id=new_item_id("web_search_call"), status="in_progress", action=action)
         return [ToolJob(item, lambda index: self._run(item, index))]
 
@@ -155,16 +155,6 @@ class WebSearch:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()
-
-
-def _query(arguments: str) -> str:
-    """The model's query; text that is not the expected JSON is taken as the query."""
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return arguments.strip()
-    query = value.get("query") if isinstance(value, dict) else value
-    return query.strip() if isinstance(query, str) else ""
 
 
 def _on(url: str, domains: list[str]) -> bool:

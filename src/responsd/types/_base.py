@@ -1,6 +1,9 @@
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
+
+ItemStatus: TypeAlias = Literal["in_progress", "completed", "incomplete"]
+"""The status of an item (the hosted API's spelling)."""
 
 
 class WireModel(BaseModel):

@@ -328,6 +328,30 @@ class ResponseWebSearchCallCompletedEvent(_ItemProgressEvent):
     type: Literal["response.web_search_call.completed"] = "response.web_search_call.completed"
 
 
+class ResponseImageGenCallInProgressEvent(_ItemProgressEvent):
+    """An image generation call started."""
+
+    type: Literal["response.image_generation_call.in_progress"] = (
+        "response.image_generation_call.in_progress"
+    )
+
+
+class ResponseImageGenCallGeneratingEvent(_ItemProgressEvent):
+    """The image service is generating the image."""
+
+    type: Literal["response.image_generation_call.generating"] = (
+        "response.image_generation_call.generating"
+    )
+
+
+class ResponseImageGenCallCompletedEvent(_ItemProgressEvent):
+    """The image is generated (the item's `result`)."""
+
+    type: Literal["response.image_generation_call.completed"] = (
+        "response.image_generation_call.completed"
+    )
+
+
 class ResponseOutputTextAnnotationAddedEvent(_Event):
     """A citation was added to an output_text part, at `annotation_index`."""
 
@@ -377,6 +401,9 @@ ResponseStreamEvent: TypeAlias = Annotated[
     | ResponseWebSearchCallInProgressEvent
     | ResponseWebSearchCallSearchingEvent
     | ResponseWebSearchCallCompletedEvent
+    | ResponseImageGenCallInProgressEvent
+    | ResponseImageGenCallGeneratingEvent
+    | ResponseImageGenCallCompletedEvent
     | ResponseOutputTextAnnotationAddedEvent
     | ErrorEvent,
     Field(discriminator="type"),

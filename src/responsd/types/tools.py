@@ -13,6 +13,7 @@ _MODELLED_TOOL_TYPES = CLIENT_TOOL_TYPES | {
     "file_search",
     "computer",
     "computer_use_preview",
+    "image_generation",
     "tool_search",
     "apply_patch",
     "shell",
@@ -167,6 +168,24 @@ class WebSearchTool(HostedTool):
     """Only `text` results here."""
 
 
+class ImageGenerationTool(HostedTool):
+    """Image generation: run by this server when an image service is set (`images_url`),
+    withheld otherwise. Settings are the image service's to check (models differ)."""
+
+    type: Literal["image_generation"] = "image_generation"
+    model: str | None = omitted_when_none()
+    size: str | None = omitted_when_none()
+    quality: str | None = omitted_when_none()
+    background: str | None = omitted_when_none()
+    output_format: str | None = omitted_when_none()
+    output_compression: int | None = omitted_when_none()
+    moderation: str | None = omitted_when_none()
+    partial_images: int | None = omitted_when_none()
+    action: Literal["generate", "edit", "auto"] | None = omitted_when_none()
+    input_fidelity: str | None = omitted_when_none()
+    input_image_mask: dict[str, Any] | None = omitted_when_none()
+
+
 class ApplyPatchTool(WireModel):
     """File edits the client makes: the model writes `apply_patch_call` items (an operation
     on one file: create, update with a V4A diff, delete), the client answers each with an
@@ -232,6 +251,7 @@ Tool: TypeAlias = Annotated[
     | Annotated[ShellTool, Tag("shell")]
     | Annotated[LocalShellTool, Tag("local_shell")]
     | Annotated[WebSearchTool, Tag("web_search")]
+    | Annotated[ImageGenerationTool, Tag("image_generation")]
     | Annotated[HostedTool, Tag("hosted")],
     Discriminator(_tool_tag),
 ]
