@@ -3,6 +3,7 @@ calls a strict function `computer` with screen actions; the response carries a
 `computer_call` item; the client answers with a `computer_call_output` holding a screenshot,
 which the model sees as an image after the tool message."""
 
+import base64
 import json
 
 import openai
@@ -197,11 +198,11 @@ def test_arguments_that_make_no_action_fail_the_response(client, upstream):
                     {
                         "type": "computer_call_output",
                         "call_id": "c",
-                        "output": {"type": "computer_screenshot", "file_id": "file_1"},
+                        "output": {"type": "computer_screenshot"},
                     },
                 ],
             },
-            "input[1].output.file_id",
+            "input[1].output",
         ),
         ({"tools": [{"type": "computer"}], "input": [_screenshot("nope")]}, "input[0].call_id"),
         ({"tools": [{"type": "computer", "display": "4k"}]}, "tools[0].display"),
@@ -211,7 +212,7 @@ def test_arguments_that_make_no_action_fail_the_response(client, upstream):
             "tools",
         ),
     ],
-    ids=["screenshot-by-file", "no-call", "unknown-setting", "forced-absent", "name-clash"],
+    ids=["no-screenshot", "no-call", "unknown-setting", "forced-absent", "name-clash"],
 )
 def test_what_cannot_be_honoured_is_a_400(http, upstream, body, param):
     reply = http.post("/responses", json={"model": "fake-model", "input": "x", **body})
@@ -242,3 +243,49 @@ def test_a_steer_waits_for_the_screenshot(server, upstream):
         pending = _recv(ws)
     assert pending["type"] == "response.steer.pending"
     assert pending["required_input"] == [{"type": "computer_call_output", "call_id": "call_c"}]
+
+
+def test_a_screenshot_given_by_file_id(client, upstream):
+    upstream.script(Reply(text="A login page."))
+    shot = client.files.create(file=("shot.png", base64.b64decode(PNG[22:])), purpose="user_data")
+    call = {"type": "computer_call", "call_id": "c", "actions": [{"type": "screenshot"}]}
+    output = {
+        "type": "computer_call_output",
+        "call_id": "c",
+        "output": {"type": "computer_screenshot", "file_id": shot.id},
+    }
+    response = client.responses.create(
+        model="fake-model", tools=[{"type": "computer"}], input=[call, output]
+    )
+    assert response.output_text == "A login page."
+    *_, images = upstream.requests[0]["messages"]
+    assert images["content"][1]["image_url"]["url"] == PNG
+    missing = {**output, "output": {"type": "computer_screenshot", "file_id": "file-gone"}}
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.create(
+            model="fake-model", tools=[{"type": "computer"}], input=[call, missing]
+        )
+    assert caught.value.body["param"] == "input[1].output.file_id"
+
+
+def test_a_later_turn_is_told_when_the_screenshot_file_is_gone(client, upstream):
+    upstream.script(Reply(text="A login page."), Reply(text="I no longer see it."))
+    shot = client.files.create(file=("shot.png", base64.b64decode(PNG[22:])), purpose="user_data")
+    call = {"type": "computer_call", "call_id": "c", "actions": [{"type": "screenshot"}]}
+    output = {
+        "type": "computer_call_output",
+        "call_id": "c",
+        "output": {"type": "computer_screenshot", "file_id": shot.id},
+    }
+    tools = [{"type": "computer"}]
+    first = client.responses.create(model="fake-model", tools=tools, input=[call, output])
+    client.files.delete(shot.id)
+    client.responses.create(
+        model="fake-model", tools=tools, input="and now?", previous_response_id=first.id
+    )
+    _, answer, *_ = upstream.requests[1]["messages"]
+    assert answer == {
+        "role": "tool",
+        "tool_call_id": "c",
+        "content": f"[The screenshot ({shot.id}) was deleted.]",
+    }

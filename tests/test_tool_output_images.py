@@ -2,6 +2,8 @@
 tool messages carry text only, so the images follow the tool messages of their turn in one
 user message."""
 
+import base64
+
 import openai
 import pytest
 
@@ -94,22 +96,41 @@ def test_a_chain_keeps_them_in_place_on_later_turns(client, upstream):
     assert messages[3]["content"][1]["image_url"]["url"] == PNG
 
 
-@pytest.mark.parametrize(
-    "part",
-    [
+def test_files_and_images_by_file_id_reach_the_model(client, upstream):
+    """A tool output's files are read for the model (their text joins the tool message); an
+    image given by file_id rides as a data URL, as one given by image_url does."""
+    upstream.script(Reply(text="ok"))
+    image = client.files.create(file=("shot.png", base64.b64decode(PNG[22:])), purpose="user_data")
+    notes = client.files.create(file=("notes.md", b"The door code is 4711."), purpose="user_data")
+    inline = base64.b64encode(b"Plain words.").decode()
+    parts = [
+        {"type": "input_image", "file_id": image.id},
+        {"type": "input_file", "file_id": notes.id},
         {
             "type": "input_file",
-            "file_data": "data:application/pdf;base64,AAAA",
-            "filename": "a.pdf",
+            "file_data": f"data:text/plain;base64,{inline}",
+            "filename": "a.txt",
         },
-        {"type": "input_image", "file_id": "file-abc"},
-    ],
-)
-def test_files_and_images_by_file_id_are_400s(http, upstream, part):
+    ]
+    response = client.responses.create(
+        model="fake-model", tools=[SHOT], input=[_call("c1"), _output("c1", *parts)]
+    )
+    _, answer, images = upstream.requests[0]["messages"]
+    assert "[File: notes.md]\nThe door code is 4711." in answer["content"]
+    assert "[File: a.txt]\nPlain words." in answer["content"]
+    assert answer["content"].endswith("(1 image in the next message.)")
+    assert images["content"][1]["image_url"]["url"] == PNG
+    # Stored as sent.
+    stored = client.responses.input_items.list(response.id, order="asc").data[1]
+    assert stored.output[0].file_id == image.id
+
+
+def test_a_missing_file_is_a_404_naming_it(http, upstream):
+    part = {"type": "input_image", "file_id": "file-abc"}
     body = {"model": "fake-model", "tools": [SHOT], "input": [_call("c1"), _output("c1", part)]}
     reply = http.post("/responses", json=body)
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["error"]["param"] == "input[1].output[0]"
+    assert reply.status_code == 404, reply.text
+    assert reply.json()["error"]["param"] == "input[1].output[0].file_id"
     assert upstream.requests == []
 
 

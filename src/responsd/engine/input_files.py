@@ -1,8 +1,9 @@
-"""Files in messages, made readable for the model.
+"""Files in messages and tool outputs, made readable for the model.
 
 An `input_file` part (by `file_id`, `file_url` or inline `file_data`) reaches the model as
 the file's text (retrieval/extract.py: PDF, .docx, HTML, text and code), headed by its name;
-an `input_image` given by `file_id` reaches it as a data URL. Items are stored as the client
+an `input_image` given by `file_id` (and a computer screenshot given by `file_id`) reaches it
+as a data URL. Items are stored as the client
 sent them: only the model's view changes. A part this server cannot read is a 400 naming it;
 in stored history, a file deleted since shows as a note instead of failing every later turn.
 `file_url` is fetched through the outbound guard (no private networks), size-capped.
@@ -19,8 +20,9 @@ from responsd.concurrency import offload
 from responsd.engine.library import Library
 from responsd.errors import InvalidRequestError, NotFoundError
 from responsd.tools.netguard import check_url, guarded_client
+from responsd.types.client_run_items import ComputerCallOutput, ComputerScreenshot
 from responsd.types.content import InputFile, InputImage, InputText
-from responsd.types.items import Item, Message
+from responsd.types.items import CustomToolCallOutput, FunctionCallOutput, Item, Message
 
 FETCH_TIMEOUT = 30.0
 _IMAGE_TYPES = {
@@ -33,9 +35,17 @@ _IMAGE_TYPES = {
 
 def has_files(item: Item) -> bool:
     # Plain loops, not any(genexpr): this runs over every history item on every turn.
-    if not isinstance(item, Message) or isinstance(item.content, str):
+    if isinstance(item, Message):
+        parts = item.content
+    elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
+        parts = item.output
+    elif isinstance(item, ComputerCallOutput):
+        return item.output.image_url is None
+    else:
         return False
-    for part in item.content:
+    if isinstance(parts, str):
+        return False
+    for part in parts:
         if isinstance(part, InputFile) or (isinstance(part, InputImage) and part.file_id):
             return True
     return False
@@ -60,20 +70,42 @@ class FileReader:
         for i, item in enumerate(items):
             if not has_files(item):
                 view.append(item)
-                continue
-            assert isinstance(item, Message) and isinstance(item.content, list)  # has_files
-            parts = []
-            for j, part in enumerate(item.content):
-                param = f"{where}[{i}].content[{j}]" if not history else where
-                try:
-                    parts.append(await self._part(part, param))
-                except NotFoundError:
-                    if not history:
-                        raise
-                    gone = getattr(part, "file_id", "")
-                    parts.append(InputText(text=f"[A file given here ({gone}) was deleted.]"))
-            view.append(item.model_copy(update={"content": parts}))
+            elif isinstance(item, ComputerCallOutput):
+                param = f"{where}[{i}].output" if not history else where
+                view.append(await self._screenshot(item, param, history))
+            else:
+                field = "content" if isinstance(item, Message) else "output"
+                parts = getattr(item, field)
+                param = f"{where}[{i}].{field}" if not history else where
+                readable = await self._parts(parts, param, history)
+                view.append(item.model_copy(update={field: readable}))
         return view
+
+    async def _parts(self, parts: list[Any], param: str, history: bool) -> list[Any]:
+        readable = []
+        for j, part in enumerate(parts):
+            try:
+                readable.append(await self._part(part, param if history else f"{param}[{j}]"))
+            except NotFoundError:
+                if not history:
+                    raise
+                gone = getattr(part, "file_id", "")
+                readable.append(InputText(text=f"[A file given here ({gone}) was deleted.]"))
+        return readable
+
+    async def _screenshot(
+        self, item: ComputerCallOutput, param: str, history: bool
+    ) -> ComputerCallOutput:
+        """A computer screenshot given by file_id, as a data URL (a deleted one in history
+        stays as it was: the model is told it is gone, tools/client_run.py)."""
+        shot = InputImage(file_id=item.output.file_id)
+        try:
+            url = (await self._part(shot, param)).image_url
+        except NotFoundError:
+            if not history:
+                raise
+            return item
+        return item.model_copy(update={"output": ComputerScreenshot(image_url=url)})
 
     async def _part(self, part: Any, param: str) -> Any:
         if isinstance(part, InputImage) and part.file_id:

@@ -10,7 +10,7 @@ import jsonschema
 
 from responsd.errors import InvalidRequestError, UnsupportedParameterError
 from responsd.types.client_run_items import ComputerCallOutput
-from responsd.types.content import InputImage, InputText, OutputText
+from responsd.types.content import InputFile, InputImage, InputText, OutputText
 from responsd.types.items import (
     COMPACTION_TRIGGER,
     CustomToolCallOutput,
@@ -217,22 +217,18 @@ def check_items(items: list, where: str) -> None:
 
 
 def _check_item_parts(item: object, where: str) -> None:
-    if isinstance(item, ComputerCallOutput) and not item.output.image_url:
-        raise UnsupportedParameterError(
-            "A computer_call_output's screenshot must be given by `image_url` (a URL or a data "
-            "URL) for now.",
-            param=f"{where}.output.file_id" if item.output.file_id else f"{where}.output",
+    if isinstance(item, ComputerCallOutput) and not (item.output.image_url or item.output.file_id):
+        raise InvalidRequestError(
+            "A computer_call_output's screenshot needs `image_url` or `file_id`.",
+            param=f"{where}.output",
         )
     if isinstance(item, (FunctionCallOutput, CustomToolCallOutput)) and isinstance(
         item.output, list
     ):
         for j, part in enumerate(item.output):
-            if isinstance(part, InputImage) and part.image_url:
-                continue
-            if not isinstance(part, (InputText, OutputText)):
+            if not isinstance(part, (InputText, OutputText, InputImage, InputFile)):
                 raise UnsupportedParameterError(
-                    "Tool outputs may hold text, and images given by `image_url` (a URL or a "
-                    "data URL), for now.",
+                    "Tool outputs may hold text, images and files.",
                     param=f"{where}.output[{j}]",
                 )
 

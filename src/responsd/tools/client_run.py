@@ -288,7 +288,11 @@ def _as_function(item: Item) -> Item:
         arguments = orjson.dumps(acts).decode()
         return FunctionCall(call_id=item.call_id, name="computer", arguments=arguments)
     if isinstance(item, ComputerCallOutput):
-        # Checked when it came in (engine/requests.py): a screenshot given by image_url.
+        # A screenshot by file_id is a data URL by now (engine/input_files.py), unless its
+        # file was deleted since.
+        if item.output.image_url is None:
+            gone = f"[The screenshot ({item.output.file_id}) was deleted.]"
+            return FunctionCallOutput(call_id=item.call_id, output=gone)
         screenshot = InputImage(image_url=item.output.image_url)
         return FunctionCallOutput(
             call_id=item.call_id, output=[InputText(text=SCREENSHOT_TEXT), screenshot]
