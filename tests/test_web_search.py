@@ -2,6 +2,7 @@
 loopback): calls, their items and events, what the model reads, `url_citation`s, the
 tool's options, a failing backend; and without a backend, the tool withheld as before."""
 
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -39,13 +40,25 @@ PAGES = [
 ]
 
 
+OSLO_PAGE = (
+    b"<!doctype html><html><head><title>Oslo &ndash; Wikipedia</title></head>"
+    b"<body><h1>Oslo</h1><p>Oslo has about 700,000 people.</p></body></html>"
+)
+
+
 class SearchBackend:
-    """Answers every search with PAGES (or a failure), recording the queries."""
+    """Answers every search with PAGES (or a failure), recording the queries; serves one
+    web page (`/pages/oslo`)."""
 
     def __init__(self) -> None:
         self.queries: list[str] = []
         self.fail = False
-        self.app = Starlette(routes=[Route("/search", self._search)])
+        self.app = Starlette(
+            routes=[
+                Route("/search", self._search),
+                Route("/pages/oslo", lambda _: Response(OSLO_PAGE, media_type="text/html")),
+            ]
+        )
 
     async def _search(self, request: Request) -> Response:
         assert request.query_params["format"] == "json"
@@ -66,7 +79,10 @@ def backend() -> Iterator[tuple[SearchBackend, ServerThread]]:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def web_server(request, upstream_server, tmp_path_factory, backend) -> Iterator[ServerThread]:
     url = f"{backend[1].url}/search"
-    thread = _responsd(request, upstream_server, tmp_path_factory, web_search_url=url)
+    # The test page is on loopback: the operator lets tools reach private networks.
+    thread = _responsd(
+        request, upstream_server, tmp_path_factory, web_search_url=url, allow_private_network=True
+    )
     yield thread
     thread.stop()
 
@@ -140,8 +156,8 @@ def test_options_sources_size_domains_location(web, upstream, backend, include):
         {"type": "url", "url": "https://news.example.com/oslo"},
     ]
     first, second = upstream.requests
-    [function] = [t["function"] for t in first["tools"]]
-    assert "Bergen, NO" in function["description"]
+    search, _ = [t["function"] for t in first["tools"]]
+    assert "Bergen, NO" in search["description"]
     assert "wikipedia" not in second["messages"][-1]["content"]
     assert response["tools"] == [tool]
 
@@ -295,3 +311,73 @@ async def test_an_agents_sdk_agent_searches(web_server, upstream, backend):
     assert result.new_items[0].raw_item.type == "web_search_call"
     [annotation] = result.new_items[1].raw_item.content[0].annotations
     assert annotation.type == "url_citation" and annotation.title == "Oslo"
+
+
+def _open_then(url: str, answer: str) -> tuple[Reply, Reply]:
+    return Reply(tool_calls=[Call("open_page", json.dumps({"url": url}))]), Reply(text=answer)
+
+
+def test_a_page_is_opened_read_and_cited(web, upstream, backend):
+    url = f"{backend[1].url}/pages/oslo"
+    upstream.script(*_open_then(url, "About 700,000 people live there. [1]"))
+    body = {"model": "fake-model", "input": "how big is Oslo?", "tools": [{"type": "web_search"}]}
+    response = check_response(web.post("/responses", json=body).json())
+    call, message = response["output"]
+    assert call["type"] == "web_search_call" and call["status"] == "completed"
+    assert call["action"] == {"type": "open_page", "url": url}
+    assert backend[0].queries == []  # no search: a page
+    first, second = upstream.requests
+    [opener] = [t["function"] for t in first["tools"] if t["function"]["name"] == "open_page"]
+    assert opener["parameters"]["required"] == ["url"]
+    read = second["messages"][-1]["content"]
+    assert f"[1] Oslo \u2013 Wikipedia ({url}):" in read
+    assert "Oslo has about 700,000 people." in read and "<p>" not in read
+    [cited] = message["content"][0]["annotations"]
+    assert cited["type"] == "url_citation" and cited["url"] == url
+    assert cited["title"] == "Oslo \u2013 Wikipedia"
+
+
+def test_a_later_response_sees_which_page_was_read(web, upstream, backend):
+    url = f"{backend[1].url}/pages/oslo"
+    upstream.script(*_open_then(url, "Big."), Reply(text="Yes."))
+    tools = [{"type": "web_search"}]
+    first = web.post("/responses", json={"model": "fake-model", "input": "x", "tools": tools})
+    body = {"model": "fake-model", "input": "sure?", "tools": tools}
+    web.post("/responses", json={**body, "previous_response_id": first.json()["id"]})
+    messages = upstream.requests[-1]["messages"]
+    call = next(m for m in messages if m.get("tool_calls"))
+    assert call["tool_calls"][0]["function"] == {
+        "name": "open_page",
+        "arguments": json.dumps({"url": url}, separators=(",", ":")),
+    }
+    assert "not kept" in messages[messages.index(call) + 1]["content"]
+
+
+def test_without_external_web_access_no_page_is_opened(web, upstream):
+    upstream.script(Reply(text="ok"))
+    tool = {"type": "web_search", "external_web_access": False}
+    web.post("/responses", json={"model": "fake-model", "input": "x", "tools": [tool]})
+    assert [t["function"]["name"] for t in upstream.requests[0]["tools"]] == ["web_search"]
+
+
+def test_a_page_off_the_allowed_domains_is_not_opened(web, upstream, backend):
+    upstream.script(*_open_then(f"{backend[1].url}/pages/oslo", "I cannot."))
+    tool = {"type": "web_search", "filters": {"allowed_domains": ["wikipedia.org"]}}
+    body = {"model": "fake-model", "input": "x", "tools": [tool]}
+    response = check_response(web.post("/responses", json=body).json())
+    assert response["output"][0]["status"] == "failed"
+    told = upstream.requests[1]["messages"][-1]["content"]
+    assert told == "The page could not be opened: the page is not on the allowed domains."
+
+
+def test_the_outbound_guard_keeps_pages_on_private_networks_closed(make_client, upstream, backend):
+    """Without the operator's leave, a page on loopback (or any private address) is not
+    fetched: the call fails and the model is told why, the response goes on."""
+    client = make_client(web_search_url=f"{backend[1].url}/search")
+    upstream.script(*_open_then(f"{backend[1].url}/pages/oslo", "I could not read it."))
+    response = client.responses.create(
+        model="fake-model", input="x", tools=[{"type": "web_search"}]
+    )
+    assert response.status == "completed" and response.output[0].status == "failed"
+    told = upstream.requests[1]["messages"][-1]["content"]
+    assert told.endswith("the page is on a network this server may not reach.")

@@ -77,7 +77,9 @@ def _web_search(config: WebSearchTool, o: ToolOptions, c: ToolContext) -> Builti
         return None  # withheld from the model, as hosted tools this server cannot run are
     # The item has no field for results but its sources: both names ask for those.
     sources = bool({"web_search_call.action.sources", "web_search_call.results"} & c.include)
-    return web_search.WebSearch(config, o.web_search_url, sources, c.citations)
+    return web_search.WebSearch(
+        config, o.web_search_url, sources, c.citations, o.allow_private_network
+    )
 
 
 def _image_generation(

@@ -13,6 +13,10 @@
   `user_location` is told to the model, so it can make its queries local.
 - The model reads the results as numbered sources, `[n] title (url): snippet`, and cites
   them as file_search's are; each marker becomes a `url_citation` (engine/citations.py).
+- Unless `external_web_access` is false, the model may also open a page (`open_page`, a
+  `url`): a `web_search_call` with `action: {type: "open_page", url}`; the page is fetched
+  through the outbound guard (tools/web_pages.py) and its text, cut to a size that follows
+  `search_context_size`, is one more numbered source.
 """
 
 import logging
@@ -27,6 +31,7 @@ from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
 from responsd.tools.base import ToolJob, ToolProgress, text_argument
 from responsd.tools.file_search import CITE_NOTE, Citations
+from responsd.tools.web_pages import PageError, fetch_page
 from responsd.types.events import (
     ResponseWebSearchCallCompletedEvent,
     ResponseWebSearchCallInProgressEvent,
@@ -53,18 +58,38 @@ PARAMETERS: dict[str, Any] = {
     "required": ["query"],
     "additionalProperties": False,
 }
+OPEN_PAGE = "open_page"
+OPEN_PAGE_DESCRIPTION = (
+    "Read a web page (a search result's, or one the user gave): its text is one more "
+    "numbered source, cited as search results are."
+)
+OPEN_PAGE_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"url": {"type": "string", "description": "The page's http(s) URL."}},
+    "required": ["url"],
+    "additionalProperties": False,
+}
+PAGE_CHARS = {"low": 4_000, "medium": 8_000, "high": 16_000}
+"""Characters of a page's text the model reads."""
 
 
 class WebSearch:
     """One `web_search` entry of a request's tools."""
 
     def __init__(
-        self, config: WebSearchTool, url: str, include_sources: bool, citations: Citations
+        self,
+        config: WebSearchTool,
+        url: str,
+        include_sources: bool,
+        citations: Citations,
+        allow_private: bool = False,
     ):
         self.config = config
         self.url = url
         self.include_sources = include_sources
         self.citations = citations
+        self.allow_private = allow_private
+        """Pages on private networks may be opened (the operator's setting)."""
         self._http: httpx.AsyncClient | None = None
 
     async def check(self, param: str) -> None:
@@ -99,15 +124,57 @@ class WebSearch:
         where = _location(self.config.user_location)
         if where:
             description += f" The user is in or near {where}."
-        return [ToolSpec(FUNCTION, "function", description, PARAMETERS, True, builtin=True)]
+        specs = [ToolSpec(FUNCTION, "function", description, PARAMETERS, True, builtin=True)]
+        if self._opens_pages:
+            specs.append(
+                ToolSpec(
+                    OPEN_PAGE,
+                    "function",
+                    OPEN_PAGE_DESCRIPTION,
+                    OPEN_PAGE_PARAMETERS,
+                    True,
+                    builtin=True,
+                )
+            )
+        return specs
+
+    @property
+    def _opens_pages(self) -> bool:
+        return self.config.external_web_access is not False  # false: no live page fetches
 
     def owns(self, function: str) -> bool:
-        return function == FUNCTION
+        return function == FUNCTION or (function == OPEN_PAGE and self._opens_pages)
 
     def call(self, spec: ToolSpec, arguments: str) -> list[ToolJob]:
-        action = {"type": "search", "query": text_argument(arguments, "query")}
+        if spec.name == OPEN_PAGE:
+            action = {"type": "open_page", "url": text_argument(arguments, "url")}
+            run = self._open
+        else:
+            action = {"type": "search", "query": text_argument(arguments, "query")}
+            run = self._run
         item = WebSearchCall(id=new_item_id("web_search_call"), status="in_progress", action=action)
-        return [ToolJob(item, lambda index: self._run(item, index))]
+        return [ToolJob(item, lambda index: run(item, index))]
+
+    async def _open(self, item: WebSearchCall, index: int) -> ToolProgress:
+        ids: dict[str, Any] = {"item_id": item.id, "output_index": index}
+        yield ResponseWebSearchCallInProgressEvent(**ids)
+        yield ResponseWebSearchCallSearchingEvent(**ids)
+        url = (item.action or {}).get("url") or ""
+        allowed = (self.config.filters.allowed_domains if self.config.filters else None) or []
+        try:
+            if not _on(url, allowed):
+                raise PageError("the page is not on the allowed domains")
+            title, text = await fetch_page(url, self.allow_private)
+        except PageError as exc:
+            log.info("web page %s not opened: %s", url, exc)
+            self.citations.results[item.id or ""] = [f"The page could not be opened: {exc}."]
+            yield item.model_copy(update={"status": "failed"})
+            return
+        limit = PAGE_CHARS[self.config.search_context_size or "medium"]
+        page = {"url": url, "title": title, "snippet": text[:limit]}
+        self.citations.results[item.id or ""] = [page]
+        yield ResponseWebSearchCallCompletedEvent(**ids)
+        yield item.model_copy(update={"status": "completed"})
 
     async def _run(self, item: WebSearchCall, index: int) -> ToolProgress:
         ids: dict[str, Any] = {"item_id": item.id, "output_index": index}
@@ -171,6 +238,10 @@ def _location(location: dict[str, Any] | None) -> str:
     return ", ".join(p for p in parts if isinstance(p, str) and p)
 
 
+_PAGE_ACTIONS = ("open_page", "find_in_page")
+"""Actions on one page (find_in_page: in searches replayed from the hosted API)."""
+
+
 def model_items(items: list[Item], citations: Citations | None) -> list[Item]:
     """Each web_search_call as the function call and numbered results the model saw (in a
     later response: the query, and the pages found when they were kept)."""
@@ -181,9 +252,12 @@ def model_items(items: list[Item], citations: Citations | None) -> list[Item]:
             continue
         call_id = item.id or ""  # ours always have one; a replayed hosted one may not
         action = item.action or {}
-        query = action.get("query") or ""
-        arguments = orjson.dumps({"query": query}).decode()
-        view.append(FunctionCall(call_id=call_id, name=FUNCTION, arguments=arguments))
+        if action.get("type") in _PAGE_ACTIONS:
+            arguments = orjson.dumps({"url": action.get("url") or ""}).decode()
+            view.append(FunctionCall(call_id=call_id, name=OPEN_PAGE, arguments=arguments))
+        else:
+            arguments = orjson.dumps({"query": action.get("query") or ""}).decode()
+            view.append(FunctionCall(call_id=call_id, name=FUNCTION, arguments=arguments))
         results = citations.results.get(call_id) if citations is not None else None
         view.append(
             FunctionCallOutput(call_id=call_id, output=_results_text(item, results, citations))
@@ -196,6 +270,8 @@ def _results_text(
 ) -> str:
     if results and isinstance(results[0], str):
         return results[0]  # the failure the model was told
+    if results is None and (item.action or {}).get("type") in _PAGE_ACTIONS:
+        return "The text of this page was not kept; open it again if you need it."
     if results is None:
         sources = (item.action or {}).get("sources") or []
         urls = [str(s["url"]) for s in sources if isinstance(s, dict) and s.get("url")]

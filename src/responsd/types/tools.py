@@ -163,7 +163,8 @@ class WebSearchTool(HostedTool):
     user_location: dict[str, Any] | None = omitted_when_none()
     """`{type: "approximate", city, region, country, timezone}`: told to the model."""
     external_web_access: bool | None = omitted_when_none()
-    """Either way no page is fetched live: the results are what the search backend returns."""
+    """False: no page is fetched live (the model gets no `open_page`), only the backend's
+    snippets are read."""
     search_content_types: list[str] | None = omitted_when_none()
     """Only `text` results here."""
 
