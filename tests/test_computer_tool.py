@@ -245,41 +245,40 @@ def test_a_steer_waits_for_the_screenshot(server, upstream):
     assert pending["required_input"] == [{"type": "computer_call_output", "call_id": "call_c"}]
 
 
-def test_a_screenshot_given_by_file_id(client, upstream):
-    upstream.script(Reply(text="A login page."))
-    shot = client.files.create(file=("shot.png", base64.b64decode(PNG[22:])), purpose="user_data")
+def _screenshot_by_file(client, file_id: str | None = None) -> tuple[dict, dict, str]:
+    """A computer call and its output whose screenshot is an uploaded file (or `file_id`)."""
+    if file_id is None:
+        png = base64.b64decode(PNG[22:])
+        file_id = client.files.create(file=("shot.png", png), purpose="user_data").id
     call = {"type": "computer_call", "call_id": "c", "actions": [{"type": "screenshot"}]}
     output = {
         "type": "computer_call_output",
         "call_id": "c",
-        "output": {"type": "computer_screenshot", "file_id": shot.id},
+        "output": {"type": "computer_screenshot", "file_id": file_id},
     }
-    response = client.responses.create(
-        model="fake-model", tools=[{"type": "computer"}], input=[call, output]
-    )
+    return call, output, file_id
+
+
+def test_a_screenshot_given_by_file_id(client, upstream):
+    upstream.script(Reply(text="A login page."))
+    call, output, _ = _screenshot_by_file(client)
+    tools = [{"type": "computer"}]
+    response = client.responses.create(model="fake-model", tools=tools, input=[call, output])
     assert response.output_text == "A login page."
     *_, images = upstream.requests[0]["messages"]
     assert images["content"][1]["image_url"]["url"] == PNG
-    missing = {**output, "output": {"type": "computer_screenshot", "file_id": "file-gone"}}
+    _, missing, _ = _screenshot_by_file(client, "file-gone")
     with pytest.raises(openai.NotFoundError) as caught:
-        client.responses.create(
-            model="fake-model", tools=[{"type": "computer"}], input=[call, missing]
-        )
+        client.responses.create(model="fake-model", tools=tools, input=[call, missing])
     assert caught.value.body["param"] == "input[1].output.file_id"
 
 
 def test_a_later_turn_is_told_when_the_screenshot_file_is_gone(client, upstream):
     upstream.script(Reply(text="A login page."), Reply(text="I no longer see it."))
-    shot = client.files.create(file=("shot.png", base64.b64decode(PNG[22:])), purpose="user_data")
-    call = {"type": "computer_call", "call_id": "c", "actions": [{"type": "screenshot"}]}
-    output = {
-        "type": "computer_call_output",
-        "call_id": "c",
-        "output": {"type": "computer_screenshot", "file_id": shot.id},
-    }
+    call, output, file_id = _screenshot_by_file(client)
     tools = [{"type": "computer"}]
     first = client.responses.create(model="fake-model", tools=tools, input=[call, output])
-    client.files.delete(shot.id)
+    client.files.delete(file_id)
     client.responses.create(
         model="fake-model", tools=tools, input="and now?", previous_response_id=first.id
     )
@@ -287,5 +286,5 @@ def test_a_later_turn_is_told_when_the_screenshot_file_is_gone(client, upstream)
     assert answer == {
         "role": "tool",
         "tool_call_id": "c",
-        "content": f"[The screenshot ({shot.id}) was deleted.]",
+        "content": f"[The screenshot ({file_id}) was deleted.]",
     }

@@ -51,6 +51,7 @@ class ImageService:
         return JSONResponse({"created": 1, "data": [made]})
 
     async def _file(self, request: Request) -> Response:
+        assert "authorization" not in request.headers  # the key stays with the service's API
         return Response(IMAGE, media_type="image/png")
 
 

@@ -3,10 +3,10 @@
 An `input_file` part (by `file_id`, `file_url` or inline `file_data`) reaches the model as
 the file's text (retrieval/extract.py: PDF, .docx, HTML, text and code), headed by its name;
 an `input_image` given by `file_id` (and a computer screenshot given by `file_id`) reaches it
-as a data URL. Items are stored as the client
-sent them: only the model's view changes. A part this server cannot read is a 400 naming it;
-in stored history, a file deleted since shows as a note instead of failing every later turn.
-`file_url` is fetched through the outbound guard (no private networks), size-capped.
+as a data URL. Items are stored as the client sent them: only the model's view changes. A
+part this server cannot read is a 400 naming it; in stored history, a file deleted since
+shows as a note instead of failing every later turn. `file_url` is fetched through the
+outbound guard (no private networks), size-capped.
 """
 
 import base64

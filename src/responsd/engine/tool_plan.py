@@ -89,20 +89,15 @@ def plan_tools(
                 param="tool_choice",
             )
         plan.mode = ForcedTool(TOOL_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type in WEB_SEARCH_TYPES & served:
-        if not any(tool.type in WEB_SEARCH_TYPES for tool in request.tools):
+    elif isinstance(choice, ToolChoiceHosted) and choice.type in served:
+        # The web_search names are one tool: any of them in `tools` may be forced by any.
+        kind = _served_kind(choice.type)
+        if not any(_served_kind(tool.type) == kind for tool in request.tools):
             raise InvalidRequestError(
-                f"tool_choice forces {choice.type}, but no web_search tool is in `tools`.",
+                f"tool_choice forces {choice.type}, but no {kind} tool is in `tools`.",
                 param="tool_choice",
             )
-        plan.mode = ForcedTool(WEB_SEARCH_FUNCTION)
-    elif isinstance(choice, ToolChoiceHosted) and choice.type in {"image_generation"} & served:
-        if not any(tool.type == "image_generation" for tool in request.tools):
-            raise InvalidRequestError(
-                "tool_choice forces image_generation, but no image_generation tool is in `tools`.",
-                param="tool_choice",
-            )
-        plan.mode = ForcedTool(IMAGE_GENERATION_FUNCTION)
+        plan.mode = ForcedTool(_SERVED_FUNCTIONS[kind])
     elif isinstance(choice, ToolChoiceHosted) and choice.type in client_run.FUNCTIONS:
         plan.mode = ForcedTool(_client_run(plan.specs, choice.type).name)
     elif isinstance(choice, ToolChoiceAllowed):
@@ -133,6 +128,17 @@ def plan_tools(
             param="tool_choice",
         )
     return plan
+
+
+_SERVED_FUNCTIONS = {
+    "web_search": WEB_SEARCH_FUNCTION,
+    "image_generation": IMAGE_GENERATION_FUNCTION,
+}
+"""The function a hosted tool that runs only when configured is to the model."""
+
+
+def _served_kind(tool_type: str) -> str:
+    return "web_search" if tool_type in WEB_SEARCH_TYPES else tool_type
 
 
 def _mcp_choice(request: ContextFields, choice: ToolChoiceHosted) -> ToolMode:

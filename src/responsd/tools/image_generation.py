@@ -130,13 +130,15 @@ class ImageGeneration:
     async def _generate(self, prompt: str) -> tuple[str, str | None]:
         """The image (base64) and the prompt the service says it used."""
         if self._http is None:
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            self._http = httpx.AsyncClient(timeout=TIMEOUT, headers=headers)
+            self._http = httpx.AsyncClient(timeout=TIMEOUT)
         body: dict[str, Any] = {"prompt": prompt, "n": 1}
         for key in (*_PASSED, "moderation"):
             if (value := getattr(self.config, key)) is not None:
                 body[key] = value
-        reply = await self._http.post(self.url, content=orjson.dumps(body))
+        # The key goes with this request only: an image answered by URL may be elsewhere.
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers["Content-Type"] = "application/json"
+        reply = await self._http.post(self.url, content=orjson.dumps(body), headers=headers)
         if reply.status_code != 200:
             log.warning("the image service answered %s: %s", reply.status_code, reply.text[:500])
             raise ValueError(f"the image service answered {reply.status_code}")
