@@ -2,6 +2,7 @@
 loopback): calls, their items and events, what the model reads, `url_citation`s, the
 tool's options, a failing backend; and without a backend, the tool withheld as before."""
 
+import asyncio
 import json
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -12,11 +13,12 @@ import pytest
 from agents import Agent, OpenAIResponsesModel, Runner, WebSearchTool, set_tracing_disabled
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bench.fake_upstream import Call, Reply
 from bench.servers import ServerThread
+from responsd.tools import web_pages
 from tests.conftest import _responsd
 from tests.wire import check_response, stream_events
 
@@ -46,6 +48,18 @@ OSLO_PAGE = (
 )
 
 
+async def _trickle(request: Request) -> Response:
+    """A page that never ends: a few bytes every 0.1 s."""
+
+    async def forever():
+        yield b"<html><body>"
+        while True:
+            await asyncio.sleep(0.1)
+            yield b"more "
+
+    return StreamingResponse(forever(), media_type="text/html")
+
+
 class SearchBackend:
     """Answers every search with PAGES (or a failure), recording the queries; serves one
     web page (`/pages/oslo`)."""
@@ -57,6 +71,7 @@ class SearchBackend:
             routes=[
                 Route("/search", self._search),
                 Route("/pages/oslo", lambda _: Response(OSLO_PAGE, media_type="text/html")),
+                Route("/pages/slow", _trickle),
             ]
         )
 
@@ -381,3 +396,13 @@ def test_the_outbound_guard_keeps_pages_on_private_networks_closed(make_client, 
     assert response.status == "completed" and response.output[0].status == "failed"
     told = upstream.requests[1]["messages"][-1]["content"]
     assert told.endswith("the page is on a network this server may not reach.")
+
+
+def test_a_page_that_never_ends_is_cut_off(web, upstream, backend, monkeypatch):
+    monkeypatch.setattr(web_pages, "TIMEOUT", 0.3)  # each read is quick, the whole is not
+    upstream.script(*_open_then(f"{backend[1].url}/pages/slow", "It would not load."))
+    body = {"model": "fake-model", "input": "x", "tools": [{"type": "web_search"}]}
+    response = check_response(web.post("/responses", json=body).json())
+    assert response["output"][0]["status"] == "failed"
+    told = upstream.requests[1]["messages"][-1]["content"]
+    assert told == "The page could not be opened: the page took too long."

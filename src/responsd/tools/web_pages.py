@@ -13,7 +13,7 @@ from responsd.retrieval.extract import UnreadableFile, extract_text
 from responsd.tools.netguard import PrivateAddressError, guarded_client
 
 TIMEOUT = 15.0
-"""Seconds one page may take."""
+"""Seconds one read (connect, each chunk) may take; the whole page, twice that."""
 MAX_BYTES = 5 * 1024 * 1024
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -31,7 +31,11 @@ async def fetch_page(url: str, allow_private: bool) -> tuple[str, str]:
     size = 0
     try:
         client = guarded_client(allow_private, timeout=httpx2.Timeout(TIMEOUT))
-        async with client, client.stream("GET", url, follow_redirects=True) as reply:
+        async with (
+            asyncio.timeout(2 * TIMEOUT),  # a page sent slowly, chunk by chunk, ends too
+            client,
+            client.stream("GET", url, follow_redirects=True) as reply,
+        ):
             if reply.status_code != 200:
                 raise PageError(f"the page answered HTTP {reply.status_code}")
             async for chunk in reply.aiter_bytes():
@@ -39,6 +43,8 @@ async def fetch_page(url: str, allow_private: bool) -> tuple[str, str]:
                 if size > MAX_BYTES:
                     raise PageError(f"the page is over {MAX_BYTES // (1024 * 1024)} MiB")
                 chunks.append(chunk)
+    except TimeoutError as exc:
+        raise PageError("the page took too long") from exc
     except httpx2.HTTPError as exc:
         if isinstance(exc.__cause__ or exc.__context__, PrivateAddressError):
             raise PageError("the page is on a network this server may not reach") from exc
