@@ -3,6 +3,7 @@ on loopback): calls, their items and events, what the model is told, the setting
 on, a failing service; and without a service, the tool withheld as before."""
 
 import base64
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -23,6 +24,7 @@ from tests.wire import check_response, stream_events
 set_tracing_disabled(True)  # the SDK would otherwise post traces to the hosted API
 
 IMAGE = b"\x89PNG\r\n\x1a\n not really a png"
+EDITED = b"\x89PNG\r\n\x1a\n edited"
 KEY = "sk-images-secret"
 
 
@@ -32,13 +34,24 @@ class ImageService:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
+        self.edits: list[tuple[dict, dict[str, bytes]]] = []
+        """Each edit's form fields and uploaded files (name → bytes)."""
         self.mode = "b64"
         self.app = Starlette(
             routes=[
                 Route("/v1/images/generations", self._generate, methods=["POST"]),
+                Route("/v1/images/edits", self._edit, methods=["POST"]),
                 Route("/files/made.png", self._file),
             ]
         )
+
+    async def _edit(self, request: Request) -> Response:
+        assert request.headers["authorization"] == f"Bearer {KEY}"
+        async with request.form() as form:
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            files = {k: await v.read() for k, v in form.items() if not isinstance(v, str)}
+        self.edits.append((fields, files))
+        return JSONResponse({"data": [{"b64_json": base64.b64encode(EDITED).decode()}]})
 
     async def _generate(self, request: Request) -> Response:
         assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -76,13 +89,15 @@ def images_server(request, upstream_server, tmp_path_factory, service) -> Iterat
 @pytest.fixture
 def images(images_server, upstream, service) -> Iterator[httpx.Client]:
     service[0].bodies.clear()
+    service[0].edits.clear()
     service[0].mode = "b64"
     with httpx.Client(base_url=f"{images_server.url}/v1", timeout=10) as c:
         yield c
 
 
-def _draw_then(answer: str) -> tuple[Reply, Reply]:
-    draw = Call("image_generation", '{"prompt": "a fox in the snow"}', id="call_i")
+def _draw_then(answer: str, edit: bool = False) -> tuple[Reply, Reply]:
+    arguments = json.dumps({"prompt": "a fox in the snow", "edit": edit})
+    draw = Call("image_generation", arguments, id="call_i")
     return Reply(tool_calls=[draw]), Reply(text=answer)
 
 
@@ -195,9 +210,7 @@ def test_tool_choice_forces_an_image(images, upstream):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("action", "edit"),
-        ("input_image_mask", {"image_url": "data:image/png;base64,AAAA"}),
-        ("input_fidelity", "high"),
+        ("input_image_mask", {"image_url": "https://example.com/mask.png"}),
         ("partial_images", 2),
         ("style", "vivid"),
     ],
@@ -238,3 +251,60 @@ async def test_an_agents_sdk_agent_draws(images_server, upstream, service):
     assert drawn.type == "image_generation_call"
     assert base64.b64decode(drawn.result) == IMAGE
     assert service[0].bodies[-1]["quality"] == "low"
+
+
+def test_the_model_edits_the_image_it_made(images, upstream, service):
+    """A later turn's edit changes the image the first made; the service gets it whole."""
+    upstream.script(*_draw_then("A fox."), *_draw_then("Now in the rain.", edit=True))
+    tools = [{"type": "image_generation", "input_fidelity": "high"}]
+    first = images.post("/responses", json={"model": "fake-model", "input": "x", "tools": tools})
+    body = {"model": "fake-model", "input": "make it rain", "tools": tools}
+    second = images.post("/responses", json={**body, "previous_response_id": first.json()["id"]})
+    call = check_response(second.json())["output"][0]
+    assert call["action"] == "edit" and base64.b64decode(call["result"]) == EDITED
+    [(fields, files)] = service[0].edits
+    assert fields == {"prompt": "a fox in the snow", "n": "1", "input_fidelity": "high"}
+    assert files == {"image": IMAGE}
+    # The model was offered the choice, and sees the edit as one later.
+    function = upstream.requests[0]["tools"][0]["function"]
+    assert function["parameters"]["required"] == ["prompt", "edit"]
+
+
+def test_an_edit_changes_the_users_image_with_a_mask(images, upstream, service):
+    upstream.script(*_draw_then("Done.", edit=True))
+    photo = "data:image/png;base64," + base64.b64encode(b"\x89PNGphoto").decode()
+    mask = "data:image/png;base64," + base64.b64encode(b"\x89PNGmask").decode()
+    tool = {"type": "image_generation", "action": "edit", "input_image_mask": {"image_url": mask}}
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "add a hat"},
+            {"type": "input_image", "image_url": photo},
+        ],
+    }
+    body = {"model": "fake-model", "input": [message], "tools": [tool]}
+    response = check_response(images.post("/responses", json=body).json())
+    assert response["output"][0]["action"] == "edit"
+    [(_, files)] = service[0].edits
+    assert files == {"image": b"\x89PNGphoto", "mask": b"\x89PNGmask"}
+    # `action: edit` always edits: the model is not asked.
+    assert upstream.requests[0]["tools"][0]["function"]["parameters"]["required"] == ["prompt"]
+
+
+def test_an_edit_with_no_image_fails_the_call(images, upstream, service):
+    upstream.script(*_draw_then("There was nothing to edit.", edit=True))
+    body = {"model": "fake-model", "input": "x", "tools": [{"type": "image_generation"}]}
+    response = check_response(images.post("/responses", json=body).json())
+    assert response["output"][0]["status"] == "failed"
+    told = upstream.requests[1]["messages"][-1]["content"]
+    assert told == "The image could not be made: there is no image in the conversation to edit."
+    assert service[0].edits == [] and service[0].bodies == []
+
+
+def test_action_generate_never_edits(images, upstream, service):
+    upstream.script(*_draw_then("New.", edit=True))
+    tool = {"type": "image_generation", "action": "generate"}
+    body = {"model": "fake-model", "input": "x", "tools": [tool]}
+    response = check_response(images.post("/responses", json=body).json())
+    assert response["output"][0]["action"] == "generate"
+    assert len(service[0].bodies) == 1 and service[0].edits == []

@@ -83,11 +83,11 @@ def _web_search(config: WebSearchTool, o: ToolOptions, c: ToolContext) -> Builti
 
 
 def _image_generation(
-    config: ImageGenerationTool, o: ToolOptions, _: ToolContext
+    config: ImageGenerationTool, o: ToolOptions, c: ToolContext
 ) -> BuiltinTool | None:
     if o.images_url is None:
         return None  # withheld from the model, as hosted tools this server cannot run are
-    return image_generation.ImageGeneration(config, o.images_url, o.images_api_key)
+    return image_generation.ImageGeneration(config, o.images_url, o.images_api_key, c.library)
 
 
 _FACTORIES: dict[type, Callable[[Any, ToolOptions, ToolContext], BuiltinTool | None]] = {

@@ -170,8 +170,9 @@ class WebSearchTool(HostedTool):
 
 
 class ImageGenerationTool(HostedTool):
-    """Image generation: run by this server when an image service is set (`images_url`),
-    withheld otherwise. Settings are the image service's to check (models differ)."""
+    """Image generation (and edits): run by this server when an image service is set
+    (`images_url`), withheld otherwise. Settings are the image service's to check (models
+    differ)."""
 
     type: Literal["image_generation"] = "image_generation"
     model: str | None = omitted_when_none()
