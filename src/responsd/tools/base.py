@@ -10,13 +10,13 @@ item. The engine owns ids of responses, indices and sequence numbers; a tool own
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import orjson
 
 from responsd.providers.base import ToolSpec
 from responsd.types.events import ResponseStreamEvent
-from responsd.types.items import Item
+from responsd.types.items import FunctionCall, FunctionCallOutput, Item
 
 ToolProgress: TypeAlias = AsyncIterator[ResponseStreamEvent | Item]
 """A job's run: progress events (with `item_id` and `output_index`), then the final item last.
@@ -79,3 +79,38 @@ def text_argument(arguments: str, name: str) -> str:
         return arguments.strip()
     found = value.get(name) if isinstance(value, dict) else value
     return found.strip() if isinstance(found, str) else ""
+
+
+T = TypeVar("T")
+
+
+def as_function_calls(
+    items: list[Item], kind: type[T], seen: Callable[[T], tuple[str, dict[str, Any], str]]
+) -> list[Item]:
+    """`items` with each of `kind` (a built-in tool's call item) as the function call and the
+    result the model saw: `seen(item)` gives the function's name, its arguments and the
+    result's text. The item's id links the two (ours always have one; a replayed hosted one
+    may not)."""
+    view: list[Item] = []
+    for item in items:
+        if not isinstance(item, kind):
+            view.append(item)
+            continue
+        call_id = getattr(item, "id", None) or ""
+        name, arguments, output = seen(item)
+        view.append(
+            FunctionCall(call_id=call_id, name=name, arguments=orjson.dumps(arguments).decode())
+        )
+        view.append(FunctionCallOutput(call_id=call_id, output=output))
+    return view
+
+
+def strict_object(**properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of a function's arguments in strict form: these properties, each
+    required, no others (a nullable one says so in its own type)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }

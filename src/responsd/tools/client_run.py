@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from responsd.errors import UnsupportedParameterError
 from responsd.providers.base import ToolSpec
+from responsd.tools.base import strict_object
 from responsd.types.client_run_items import (
     ApplyPatchCall,
     ApplyPatchCallOutput,
@@ -65,55 +66,35 @@ APPLY_PATCH_DESCRIPTION = (
     "lines around the change prefixed with ' ' (unchanged), '-' (removed) or '+' (added), "
     "about three unchanged lines before and after each change."
 )
-APPLY_PATCH_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "enum": ["create_file", "update_file", "delete_file"]},
-        "path": {"type": "string"},
-        "diff": {"type": "string"},
-    },
-    "required": ["type", "path", "diff"],
-    "additionalProperties": False,
-}
+APPLY_PATCH_PARAMETERS = strict_object(
+    type={"type": "string", "enum": ["create_file", "update_file", "delete_file"]},
+    path={"type": "string"},
+    diff={"type": "string"},
+)
 SHELL_DESCRIPTION = (
     "Run shell commands, one after the other, and see what each printed and its exit code. "
     "`timeout_ms` and `max_output_length` (characters of output kept per command) may be "
     "null for the defaults."
 )
-SHELL_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "commands": {"type": "array", "items": {"type": "string"}},
-        "timeout_ms": {"type": ["integer", "null"]},
-        "max_output_length": {"type": ["integer", "null"]},
-    },
-    "required": ["commands", "timeout_ms", "max_output_length"],
-    "additionalProperties": False,
-}
+SHELL_PARAMETERS = strict_object(
+    commands={"type": "array", "items": {"type": "string"}},
+    timeout_ms={"type": ["integer", "null"]},
+    max_output_length={"type": ["integer", "null"]},
+)
 
 LOCAL_SHELL_DESCRIPTION = (
     "Run one command on the user's machine and see its output. `command`: the program and "
     'its arguments, e.g. ["ls", "-la"]; `timeout_ms` and `working_directory` may be null.'
 )
-LOCAL_SHELL_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "command": {"type": "array", "items": {"type": "string"}},
-        "timeout_ms": {"type": ["integer", "null"]},
-        "working_directory": {"type": ["string", "null"]},
-    },
-    "required": ["command", "timeout_ms", "working_directory"],
-    "additionalProperties": False,
-}
+LOCAL_SHELL_PARAMETERS = strict_object(
+    command={"type": "array", "items": {"type": "string"}},
+    timeout_ms={"type": ["integer", "null"]},
+    working_directory={"type": ["string", "null"]},
+)
 
 
 def _action(kind: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {"type": {"type": "string", "enum": [kind]}, **fields},
-        "required": ["type", *fields],
-        "additionalProperties": False,
-    }
+    return strict_object(type={"type": "string", "enum": [kind]}, **fields)
 
 
 _PIXEL = {"type": "integer"}
@@ -128,15 +109,7 @@ COMPUTER_ACTION: dict[str, Any] = {
         _action("double_click", x=_PIXEL, y=_PIXEL),
         _action(
             "drag",
-            path={
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"x": _PIXEL, "y": _PIXEL},
-                    "required": ["x", "y"],
-                    "additionalProperties": False,
-                },
-            },
+            path={"type": "array", "items": strict_object(x=_PIXEL, y=_PIXEL)},
         ),
         _action("keypress", keys={"type": "array", "items": {"type": "string"}}),
         _action("move", x=_PIXEL, y=_PIXEL),
@@ -146,18 +119,8 @@ COMPUTER_ACTION: dict[str, Any] = {
         _action("wait"),
     ]
 }
-COMPUTER_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"actions": {"type": "array", "items": COMPUTER_ACTION}},
-    "required": ["actions"],
-    "additionalProperties": False,
-}
-COMPUTER_PREVIEW_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"action": COMPUTER_ACTION},
-    "required": ["action"],
-    "additionalProperties": False,
-}
+COMPUTER_PARAMETERS = strict_object(actions={"type": "array", "items": COMPUTER_ACTION})
+COMPUTER_PREVIEW_PARAMETERS = strict_object(action=COMPUTER_ACTION)
 _COMPUTER_HOW = (
     "x and y are pixels of the latest screenshot (0, 0 is its top left corner); a drag's "
     "`path` goes from its first point to its last; keypress `keys` are pressed together, by "

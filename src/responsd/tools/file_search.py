@@ -22,7 +22,7 @@ from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
 from responsd.retrieval.filters import check_filter
 from responsd.retrieval.search import Ranking, SearchHit
-from responsd.tools.base import ToolJob, ToolProgress
+from responsd.tools.base import ToolJob, ToolProgress, as_function_calls, strict_object
 from responsd.types.events import (
     ResponseFileSearchCallCompletedEvent,
     ResponseFileSearchCallInProgressEvent,
@@ -31,8 +31,6 @@ from responsd.types.events import (
 from responsd.types.items import (
     FileSearchCall,
     FileSearchResult,
-    FunctionCall,
-    FunctionCallOutput,
     Item,
 )
 from responsd.types.tools import FileSearchTool
@@ -44,20 +42,15 @@ DESCRIPTION = (
     "numbered sources. Cite a source by writing its number in square brackets, like [1], "
     "right after the sentence that uses it."
 )
-PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "queries": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1},
-            "minItems": 1,
-            "maxItems": 5,
-            "description": "Search queries, each a few words about what to find.",
-        }
-    },
-    "required": ["queries"],
-    "additionalProperties": False,
-}
+PARAMETERS = strict_object(
+    queries={
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "minItems": 1,
+        "maxItems": 5,
+        "description": "Search queries, each a few words about what to find.",
+    }
+)
 CITE_NOTE = "Cite the sources you use by their number in square brackets, like [1]."
 
 
@@ -195,21 +188,14 @@ def _queries(arguments: str) -> list[str]:
 
 def model_items(items: list[Item], citations: Citations | None) -> list[Item]:
     """Each file_search_call as the function call and numbered results the model saw."""
-    view: list[Item] = []
-    for item in items:
-        if not isinstance(item, FileSearchCall):
-            view.append(item)
-            continue
-        call_id = item.id or ""  # our own items always have one
+
+    def seen(item: FileSearchCall) -> tuple[str, dict[str, Any], str]:
         results = item.results
         if results is None and citations is not None:
-            results = citations.results.get(call_id)
-        arguments = orjson.dumps({"queries": item.queries}).decode()
-        view.append(FunctionCall(call_id=call_id, name=FUNCTION, arguments=arguments))
-        view.append(
-            FunctionCallOutput(call_id=call_id, output=_results_text(item, results, citations))
-        )
-    return view
+            results = citations.results.get(item.id or "")
+        return FUNCTION, {"queries": item.queries}, _results_text(item, results, citations)
+
+    return as_function_calls(items, FileSearchCall, seen)
 
 
 def _results_text(

@@ -30,7 +30,13 @@ import orjson
 from responsd.errors import UnsupportedParameterError
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
-from responsd.tools.base import ToolJob, ToolProgress, text_argument
+from responsd.tools.base import (
+    ToolJob,
+    ToolProgress,
+    as_function_calls,
+    strict_object,
+    text_argument,
+)
 from responsd.types.content import InputImage
 from responsd.types.events import (
     ResponseImageGenCallCompletedEvent,
@@ -38,8 +44,6 @@ from responsd.types.events import (
     ResponseImageGenCallInProgressEvent,
 )
 from responsd.types.items import (
-    FunctionCall,
-    FunctionCallOutput,
     ImageGenerationCall,
     Item,
     Message,
@@ -56,25 +60,16 @@ DESCRIPTION = (
     "Make an image and show it to the user. Give a detailed `prompt`: the subject, style, "
     "composition and any text to draw. You will not see the image."
 )
-PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"prompt": {"type": "string", "description": "What the image shows."}},
-    "required": ["prompt"],
-    "additionalProperties": False,
-}
+_PROMPT = {"type": "string", "description": "What the image shows."}
+PARAMETERS = strict_object(prompt=_PROMPT)
 EDIT_DESCRIPTION = (
     " Set `edit` to true to change the latest image of the conversation (the user's or one "
     "you made) as the prompt says, false to make a new image."
 )
-PARAMETERS_WITH_EDIT: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "prompt": {"type": "string", "description": "What the image shows."},
-        "edit": {"type": "boolean", "description": "Change the latest image instead."},
-    },
-    "required": ["prompt", "edit"],
-    "additionalProperties": False,
-}
+PARAMETERS_WITH_EDIT = strict_object(
+    prompt=_PROMPT,
+    edit={"type": "boolean", "description": "Change the latest image instead."},
+)
 SHOWN = "The image was made and shown to the user."
 _PASSED = ("model", "size", "quality", "background", "output_format", "output_compression")
 """The tool's settings sent to the service as they are (with `moderation`)."""
@@ -282,21 +277,14 @@ def _latest_image(context: list[Item]) -> InputImage | None:
 def model_items(items: list[Item]) -> list[Item]:
     """Each image_generation_call as the function call and result the model saw (it never
     sees the image itself: the user does)."""
-    view: list[Item] = []
-    for item in items:
-        if not isinstance(item, ImageGenerationCall):
-            view.append(item)
-            continue
-        call_id = item.id or ""  # ours always have one; a replayed hosted one may not
-        called: dict[str, Any] = {"prompt": item.revised_prompt or ""}
-        if item.action == "edit":
-            called["edit"] = True
-        arguments = orjson.dumps(called).decode()
-        view.append(FunctionCall(call_id=call_id, name=FUNCTION, arguments=arguments))
-        if item.status == "completed" or (item.status is None and item.result):
-            text = SHOWN
-        else:
-            why = (item.error or {}).get("message") or "it failed"
-            text = f"The image could not be made: {why}."
-        view.append(FunctionCallOutput(call_id=call_id, output=text))
-    return view
+    return as_function_calls(items, ImageGenerationCall, _seen)
+
+
+def _seen(item: ImageGenerationCall) -> tuple[str, dict[str, Any], str]:
+    called: dict[str, Any] = {"prompt": item.revised_prompt or ""}
+    if item.action == "edit":
+        called["edit"] = True
+    if item.status == "completed" or (item.status is None and item.result):
+        return FUNCTION, called, SHOWN
+    why = (item.error or {}).get("message") or "it failed"
+    return FUNCTION, called, f"The image could not be made: {why}."

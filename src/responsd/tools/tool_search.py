@@ -25,7 +25,7 @@ import orjson
 from responsd.errors import InvalidRequestError
 from responsd.ids import new_call_id, new_item_id
 from responsd.providers.base import ToolSpec
-from responsd.tools.base import ToolJob
+from responsd.tools.base import ToolJob, strict_object
 from responsd.types.items import (
     FunctionCall,
     FunctionCallOutput,
@@ -54,12 +54,9 @@ SERVER_PARAMETERS: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
-CLIENT_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"query": {"type": "string", "description": "What the tools should do."}},
-    "required": ["query"],
-    "additionalProperties": False,
-}
+CLIENT_PARAMETERS = strict_object(
+    query={"type": "string", "description": "What the tools should do."}
+)
 DESCRIPTION = (
     "Load more tools before calling them. These can be loaded (name: what it is):\n{catalog}\n"
     "Load by name with `paths`, or search with `query`; the tools found can be called on your "

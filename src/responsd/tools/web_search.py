@@ -24,12 +24,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 
 from responsd.errors import UnsupportedParameterError
 from responsd.ids import new_item_id
 from responsd.providers.base import ToolSpec
-from responsd.tools.base import ToolJob, ToolProgress, text_argument
+from responsd.tools.base import (
+    ToolJob,
+    ToolProgress,
+    as_function_calls,
+    strict_object,
+    text_argument,
+)
 from responsd.tools.file_search import CITE_NOTE, Citations
 from responsd.tools.web_pages import PageError, fetch_page
 from responsd.types.events import (
@@ -37,7 +42,7 @@ from responsd.types.events import (
     ResponseWebSearchCallInProgressEvent,
     ResponseWebSearchCallSearchingEvent,
 )
-from responsd.types.items import FunctionCall, FunctionCallOutput, Item, WebSearchCall
+from responsd.types.items import Item, WebSearchCall
 from responsd.types.tools import WebSearchTool
 
 log = logging.getLogger("responsd.tools.web_search")
@@ -52,23 +57,15 @@ DESCRIPTION = (
     "numbered sources. Cite a source by writing its number in square brackets, like [1], "
     "right after the sentence that uses it."
 )
-PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"query": {"type": "string", "description": "What to search for."}},
-    "required": ["query"],
-    "additionalProperties": False,
-}
+PARAMETERS = strict_object(query={"type": "string", "description": "What to search for."})
 OPEN_PAGE = "open_page"
 OPEN_PAGE_DESCRIPTION = (
     "Read a web page (a search result's, or one the user gave): its text is one more "
     "numbered source, cited as search results are."
 )
-OPEN_PAGE_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"url": {"type": "string", "description": "The page's http(s) URL."}},
-    "required": ["url"],
-    "additionalProperties": False,
-}
+OPEN_PAGE_PARAMETERS = strict_object(
+    url={"type": "string", "description": "The page's http(s) URL."}
+)
 PAGE_CHARS = {"low": 4_000, "medium": 8_000, "high": 16_000}
 """Characters of a page's text the model reads."""
 
@@ -244,25 +241,17 @@ _PAGE_ACTIONS = ("open_page", "find_in_page")
 
 def model_items(items: list[Item], citations: Citations | None) -> list[Item]:
     """Each web_search_call as the function call and numbered results the model saw (in a
-    later response: the query, and the pages found when they were kept)."""
-    view: list[Item] = []
-    for item in items:
-        if not isinstance(item, WebSearchCall):
-            view.append(item)
-            continue
-        call_id = item.id or ""  # ours always have one; a replayed hosted one may not
+    later response: the query or page, and the pages found when they were kept)."""
+
+    def seen(item: WebSearchCall) -> tuple[str, dict[str, Any], str]:
         action = item.action or {}
+        results = citations.results.get(item.id or "") if citations is not None else None
+        output = _results_text(item, results, citations)
         if action.get("type") in _PAGE_ACTIONS:
-            arguments = orjson.dumps({"url": action.get("url") or ""}).decode()
-            view.append(FunctionCall(call_id=call_id, name=OPEN_PAGE, arguments=arguments))
-        else:
-            arguments = orjson.dumps({"query": action.get("query") or ""}).decode()
-            view.append(FunctionCall(call_id=call_id, name=FUNCTION, arguments=arguments))
-        results = citations.results.get(call_id) if citations is not None else None
-        view.append(
-            FunctionCallOutput(call_id=call_id, output=_results_text(item, results, citations))
-        )
-    return view
+            return OPEN_PAGE, {"url": action.get("url") or ""}, output
+        return FUNCTION, {"query": action.get("query") or ""}, output
+
+    return as_function_calls(items, WebSearchCall, seen)
 
 
 def _results_text(
