@@ -212,11 +212,14 @@ def test_tool_choice_forces_an_image(images, upstream):
     [
         ("input_image_mask", {"image_url": "https://example.com/mask.png"}),
         ("partial_images", 2),
+        ("input_fidelity", "high"),  # with action: generate (below), there is no edit
         ("style", "vivid"),
     ],
 )
 def test_what_it_cannot_honour_is_a_400(images, upstream, field, value):
     tool = {"type": "image_generation", field: value}
+    if field == "input_fidelity":
+        tool["action"] = "generate"
     body = {"model": "fake-model", "input": "x", "tools": [tool]}
     reply = images.post("/responses", json=body)
     assert reply.status_code == 400, reply.text

@@ -100,6 +100,12 @@ class ImageGeneration:
                 f"{param}.partial_images or set it to 0.",
                 param=f"{param}.partial_images",
             )
+        for name in ("input_image_mask", "input_fidelity"):
+            if config.action == "generate" and getattr(config, name) is not None:
+                raise UnsupportedParameterError(
+                    f"{param}.{name} is for edits, and {param}.action is 'generate'.",
+                    param=f"{param}.{name}",
+                )
         mask = config.input_image_mask or {}
         if mask and not (mask.get("file_id") or str(mask.get("image_url")).startswith("data:")):
             raise UnsupportedParameterError(
