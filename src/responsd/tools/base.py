@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 import orjson
 
+from responsd.errors import UnsupportedParameterError
 from responsd.providers.base import ToolSpec
 from responsd.types.events import ResponseStreamEvent
 from responsd.types.items import FunctionCall, FunctionCallOutput, Item
@@ -114,3 +115,20 @@ def strict_object(**properties: dict[str, Any]) -> dict[str, Any]:
         "required": list(properties),
         "additionalProperties": False,
     }
+
+
+def unknown_settings(settings: Any, param: str) -> list[str]:
+    """Where `settings` (a wire model naming its place `param`) holds fields this server does
+    not know, sent with a value (null counts as left out)."""
+    if settings is None:
+        return []
+    extra = settings.__pydantic_extra__ or {}
+    return [f"{param}.{key}" for key, value in extra.items() if value is not None]
+
+
+def refuse_unknown(unknown: list[str], what: str) -> None:
+    """400 naming the first of `unknown`: settings are honoured or refused, never ignored."""
+    if unknown:
+        raise UnsupportedParameterError(
+            f"{unknown[0]} is not supported by {what}.", param=unknown[0]
+        )

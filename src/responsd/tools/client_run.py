@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from responsd.errors import UnsupportedParameterError
 from responsd.providers.base import ToolSpec
-from responsd.tools.base import strict_object
+from responsd.tools.base import refuse_unknown, strict_object, unknown_settings
 from responsd.types.client_run_items import (
     ApplyPatchCall,
     ApplyPatchCallOutput,
@@ -157,18 +157,14 @@ def check(tool: ClientRunTool, param: str) -> None:
             "'direct' callers.",
             param=f"{param}.allowed_callers",
         )
-    extra = tool.__pydantic_extra__ or {}
-    unknown = [f"{param}.{key}" for key, value in extra.items() if value is not None]
+    unknown = unknown_settings(tool, param)
     if isinstance(tool, ShellTool) and tool.environment:
         unknown += [
             f"{param}.environment.{key}"
             for key in tool.environment
             if key not in ("type", "skills")
         ]
-    if unknown:
-        raise UnsupportedParameterError(
-            f"{unknown[0]} is not supported for a {tool.type} tool here.", param=unknown[0]
-        )
+    refuse_unknown(unknown, f"a {tool.type} tool here")
 
 
 def spec(tool: ClientRunTool) -> ToolSpec:

@@ -34,8 +34,10 @@ from responsd.tools.base import (
     ToolJob,
     ToolProgress,
     as_function_calls,
+    refuse_unknown,
     strict_object,
     text_argument,
+    unknown_settings,
 )
 from responsd.types.content import InputImage
 from responsd.types.events import (
@@ -113,13 +115,7 @@ class ImageGeneration:
                 "(`file_id`) here.",
                 param=f"{param}.input_image_mask",
             )
-        extra = config.__pydantic_extra__ or {}
-        unknown = [f"{param}.{key}" for key, value in extra.items() if value is not None]
-        if unknown:  # honoured or refused, never ignored
-            raise UnsupportedParameterError(
-                f"{unknown[0]} is not supported by this server's image generation.",
-                param=unknown[0],
-            )
+        refuse_unknown(unknown_settings(config, param), "this server's image generation")
 
     def setup(self, context: list[Item]) -> ToolJob | None:
         self._latest = _latest_image(context)

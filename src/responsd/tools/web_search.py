@@ -32,8 +32,10 @@ from responsd.tools.base import (
     ToolJob,
     ToolProgress,
     as_function_calls,
+    refuse_unknown,
     strict_object,
     text_argument,
+    unknown_settings,
 )
 from responsd.tools.file_search import CITE_NOTE, Citations
 from responsd.tools.web_pages import PageError, fetch_page
@@ -102,16 +104,9 @@ class WebSearch:
             raise UnsupportedParameterError(
                 "This server's web search finds no images.", param=f"{param}.image_settings"
             )
-        filters = self.config.filters
-        unknown = [f"{param}.{k}" for k, v in extra.items() if v is not None] + [
-            f"{param}.filters.{k}"
-            for k, v in ((filters.__pydantic_extra__ or {}) if filters else {}).items()
-            if v is not None
-        ]
-        if unknown:  # honoured or refused, never ignored
-            raise UnsupportedParameterError(
-                f"{unknown[0]} is not supported by this server's web search.", param=unknown[0]
-            )
+        unknown = unknown_settings(self.config, param)
+        unknown += unknown_settings(self.config.filters, f"{param}.filters")
+        refuse_unknown(unknown, "this server's web search")
 
     def setup(self, context: list[Item]) -> ToolJob | None:
         return None
